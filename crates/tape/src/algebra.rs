@@ -1,0 +1,324 @@
+//! The arithmetic every op and every backward rule is written in.
+//!
+//! Four types implement [`Algebra`]: `f64` (rank-0 values, the fast path for scalar
+//! graphs), [`Tensor`] (plain values, the fast path for tensor graphs), [`Var`](crate::Var)
+//! (recorded values, so a backward pass can itself be differentiated) and
+//! [`Dual`](crate::Dual) (forward mode). The backward rules in `tape.rs` are generic over
+//! this trait and written once; a user function written against it runs in every mode.
+
+use crate::tensor::{numel, Shape, Tensor};
+use smallvec::SmallVec;
+
+/// The op set of descent, shared by plain values, recorded values and dual numbers.
+///
+/// Binary ops broadcast by NumPy's rules. Write a function once against this trait and
+/// evaluate it plainly, on a tape, or in forward mode:
+///
+/// ```
+/// use tape::{Algebra, Tensor, Tape};
+/// fn f<T: Algebra>(x: &T) -> T { x.square().exp().sum() }
+/// let x = Tensor::from([0.5, -0.25]);
+/// let plain = f(&x).item();
+/// let tape = Tape::new();
+/// let xv = tape.param(x);
+/// assert_eq!(f(&xv).item(), plain);
+/// ```
+pub trait Algebra: Clone {
+    /// The shape of the value.
+    fn shape(&self) -> Shape;
+    /// `self + o`, broadcasting.
+    fn add(&self, o: &Self) -> Self;
+    /// `self - o`, broadcasting.
+    fn sub(&self, o: &Self) -> Self;
+    /// `self * o` elementwise, broadcasting.
+    fn mul(&self, o: &Self) -> Self;
+    /// `self / o` elementwise, broadcasting.
+    fn div(&self, o: &Self) -> Self;
+    /// `-self`.
+    fn neg(&self) -> Self;
+    /// `self * c` for a constant `c`.
+    fn scale(&self, c: f64) -> Self;
+    /// `self ^ p` elementwise.
+    fn powf(&self, p: f64) -> Self;
+    /// `self ^ n` elementwise.
+    fn powi(&self, n: i32) -> Self;
+    /// `self²` elementwise.
+    fn square(&self) -> Self;
+    /// `eˣ` elementwise.
+    fn exp(&self) -> Self;
+    /// Natural logarithm elementwise.
+    fn ln(&self) -> Self;
+    /// Square root elementwise.
+    fn sqrt(&self) -> Self;
+    /// Absolute value elementwise.
+    fn abs(&self) -> Self;
+    /// Hyperbolic tangent elementwise.
+    fn tanh(&self) -> Self;
+    /// Logistic sigmoid `1 / (1 + e⁻ˣ)` elementwise.
+    fn sigmoid(&self) -> Self;
+    /// `max(x, 0)` elementwise.
+    fn relu(&self) -> Self;
+    /// A pointwise function treated as a constant: its value flows forward, no gradient
+    /// flows back. Backward rules use it for the piecewise-constant factors `sign(x)` and
+    /// `[x > 0]`.
+    fn map_const(&self, f: fn(f64) -> f64) -> Self;
+    /// `op(self) · op(b)` for matrices, each transposed when its flag is set.
+    fn gemm(&self, b: &Self, ta: bool, tb: bool) -> Self;
+    /// Sum of all elements (rank 0).
+    fn sum(&self) -> Self;
+    /// Mean of all elements (rank 0).
+    fn mean(&self) -> Self;
+    /// Sum along `axis`.
+    fn sum_axis(&self, axis: usize, keepdim: bool) -> Self;
+    /// Mean along `axis`.
+    fn mean_axis(&self, axis: usize, keepdim: bool) -> Self;
+    /// The same elements under another shape.
+    fn reshape(&self, shape: &[usize]) -> Self;
+    /// Swaps two axes.
+    fn transpose(&self, d0: usize, d1: usize) -> Self;
+    /// Repeats along axes of extent 1 to reach `shape`.
+    fn broadcast_to(&self, shape: &[usize]) -> Self;
+
+    /// The number of elements.
+    fn numel(&self) -> usize {
+        numel(&self.shape())
+    }
+
+    /// Matrix product with vector promotion, as `numpy.matmul` for ranks 1 and 2.
+    #[track_caller]
+    fn matmul(&self, b: &Self) -> Self {
+        let (sa, sb) = (self.shape(), b.shape());
+        match (sa.len(), sb.len()) {
+            (2, 2) => self.gemm(b, false, false),
+            (2, 1) => self
+                .gemm(&b.reshape(&[sb[0], 1]), false, false)
+                .reshape(&[sa[0]]),
+            (1, 2) => self
+                .reshape(&[1, sa[0]])
+                .gemm(b, false, false)
+                .reshape(&[sb[1]]),
+            (1, 1) => self
+                .reshape(&[1, sa[0]])
+                .gemm(&b.reshape(&[sb[0], 1]), false, false)
+                .reshape(&[]),
+            _ => panic!("matmul: expects matrices or vectors, got shapes {sa:?} and {sb:?}"),
+        }
+    }
+
+    /// The gradient rule of broadcasting, shared by every binary op: sums `self` over
+    /// the axes that broadcasting added or stretched, so it takes the shape `shape`.
+    fn unbroadcast(&self, shape: &[usize]) -> Self {
+        let mut g = self.clone();
+        let mut have = g.shape();
+        if have[..] == shape[..] {
+            return g;
+        }
+        while have.len() > shape.len() {
+            g = g.sum_axis(0, false);
+            have = g.shape();
+        }
+        for (axis, &d) in shape.iter().enumerate() {
+            if d == 1 && have[axis] != 1 {
+                g = g.sum_axis(axis, true);
+            }
+        }
+        g
+    }
+}
+
+/// Rank-0 values: the arithmetic of scalar graphs, compiled to plain float code. Shape
+/// ops are identities here; the tape takes this path only when every value of a node is
+/// rank 0, and never for matrix or axis ops, which need rank ≥ 1.
+impl Algebra for f64 {
+    fn shape(&self) -> Shape {
+        SmallVec::new()
+    }
+    fn add(&self, o: &f64) -> f64 {
+        self + o
+    }
+    fn sub(&self, o: &f64) -> f64 {
+        self - o
+    }
+    fn mul(&self, o: &f64) -> f64 {
+        self * o
+    }
+    fn div(&self, o: &f64) -> f64 {
+        self / o
+    }
+    fn neg(&self) -> f64 {
+        -self
+    }
+    fn scale(&self, c: f64) -> f64 {
+        self * c
+    }
+    fn powf(&self, p: f64) -> f64 {
+        f64::powf(*self, p)
+    }
+    fn powi(&self, n: i32) -> f64 {
+        f64::powi(*self, n)
+    }
+    fn square(&self) -> f64 {
+        self * self
+    }
+    fn exp(&self) -> f64 {
+        f64::exp(*self)
+    }
+    fn ln(&self) -> f64 {
+        f64::ln(*self)
+    }
+    fn sqrt(&self) -> f64 {
+        f64::sqrt(*self)
+    }
+    fn abs(&self) -> f64 {
+        f64::abs(*self)
+    }
+    fn tanh(&self) -> f64 {
+        f64::tanh(*self)
+    }
+    fn sigmoid(&self) -> f64 {
+        sigmoid(*self)
+    }
+    fn relu(&self) -> f64 {
+        relu(*self)
+    }
+    fn map_const(&self, f: fn(f64) -> f64) -> f64 {
+        f(*self)
+    }
+    fn gemm(&self, _: &f64, _: bool, _: bool) -> f64 {
+        unreachable!("matmul never runs on rank-0 values")
+    }
+    fn sum(&self) -> f64 {
+        *self
+    }
+    fn mean(&self) -> f64 {
+        *self
+    }
+    fn sum_axis(&self, _: usize, _: bool) -> f64 {
+        unreachable!("sum_axis never runs on rank-0 values")
+    }
+    fn mean_axis(&self, _: usize, _: bool) -> f64 {
+        unreachable!("mean_axis never runs on rank-0 values")
+    }
+    fn reshape(&self, _: &[usize]) -> f64 {
+        *self
+    }
+    fn transpose(&self, _: usize, _: usize) -> f64 {
+        unreachable!("transpose never runs on rank-0 values")
+    }
+    fn broadcast_to(&self, _: &[usize]) -> f64 {
+        *self
+    }
+    fn unbroadcast(&self, _: &[usize]) -> f64 {
+        *self
+    }
+}
+
+pub(crate) fn sigmoid(x: f64) -> f64 {
+    // Two branches so that neither exp overflows for large |x|.
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+pub(crate) fn relu(x: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
+impl Algebra for Tensor {
+    fn shape(&self) -> Shape {
+        SmallVec::from_slice(Tensor::shape(self))
+    }
+    #[track_caller]
+    fn add(&self, o: &Tensor) -> Tensor {
+        self.zip_with(o, "add", |x, y| x + y)
+    }
+    #[track_caller]
+    fn sub(&self, o: &Tensor) -> Tensor {
+        self.zip_with(o, "sub", |x, y| x - y)
+    }
+    #[track_caller]
+    fn mul(&self, o: &Tensor) -> Tensor {
+        self.zip_with(o, "mul", |x, y| x * y)
+    }
+    #[track_caller]
+    fn div(&self, o: &Tensor) -> Tensor {
+        self.zip_with(o, "div", |x, y| x / y)
+    }
+    fn neg(&self) -> Tensor {
+        self.map(|x| -x)
+    }
+    fn scale(&self, c: f64) -> Tensor {
+        self.map(|x| x * c)
+    }
+    fn powf(&self, p: f64) -> Tensor {
+        self.map(|x| x.powf(p))
+    }
+    fn powi(&self, n: i32) -> Tensor {
+        self.map(|x| x.powi(n))
+    }
+    fn square(&self) -> Tensor {
+        self.map(|x| x * x)
+    }
+    fn exp(&self) -> Tensor {
+        self.map(f64::exp)
+    }
+    fn ln(&self) -> Tensor {
+        self.map(f64::ln)
+    }
+    fn sqrt(&self) -> Tensor {
+        self.map(f64::sqrt)
+    }
+    fn abs(&self) -> Tensor {
+        self.map(f64::abs)
+    }
+    fn tanh(&self) -> Tensor {
+        self.map(f64::tanh)
+    }
+    fn sigmoid(&self) -> Tensor {
+        self.map(sigmoid)
+    }
+    fn relu(&self) -> Tensor {
+        self.map(relu)
+    }
+    fn map_const(&self, f: fn(f64) -> f64) -> Tensor {
+        self.map(f)
+    }
+    #[track_caller]
+    fn gemm(&self, b: &Tensor, ta: bool, tb: bool) -> Tensor {
+        Tensor::gemm(self, b, ta, tb)
+    }
+    fn sum(&self) -> Tensor {
+        Tensor::sum(self)
+    }
+    fn mean(&self) -> Tensor {
+        Tensor::mean(self)
+    }
+    #[track_caller]
+    fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor {
+        Tensor::sum_axis(self, axis, keepdim)
+    }
+    #[track_caller]
+    fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor {
+        let n = Tensor::shape(self).get(axis).copied().unwrap_or(1) as f64;
+        Tensor::sum_axis(self, axis, keepdim).map(|x| x / n)
+    }
+    #[track_caller]
+    fn reshape(&self, shape: &[usize]) -> Tensor {
+        Tensor::reshape(self, shape)
+    }
+    #[track_caller]
+    fn transpose(&self, d0: usize, d1: usize) -> Tensor {
+        Tensor::transpose(self, d0, d1)
+    }
+    #[track_caller]
+    fn broadcast_to(&self, shape: &[usize]) -> Tensor {
+        Tensor::broadcast_to(self, shape)
+    }
+}

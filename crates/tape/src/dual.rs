@@ -1,0 +1,180 @@
+//! Forward mode: dual numbers over tensors, `value + ε·tangent` with `ε² = 0`.
+//!
+//! These derivative rules are written independently of the backward rules in `tape.rs`,
+//! on purpose: forward mode is the second opinion the property tests check reverse mode
+//! against.
+
+use crate::algebra::{relu, sigmoid, Algebra};
+use crate::tensor::{Shape, Tensor};
+
+/// A value and its directional derivative (tangent), shaped alike.
+///
+/// ```
+/// use tape::{Algebra, Dual, Tensor};
+/// // d/dx x³ at x = 2 in direction 1 is 12.
+/// let x = Dual::new(Tensor::scalar(2.0), Tensor::scalar(1.0));
+/// assert_eq!(x.powi(3).tangent.item(), 12.0);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dual {
+    /// The primal value.
+    pub value: Tensor,
+    /// The derivative of the value along the chosen direction.
+    pub tangent: Tensor,
+}
+
+impl Dual {
+    /// A dual number; panics if the tangent is not shaped like the value.
+    #[track_caller]
+    pub fn new(value: Tensor, tangent: Tensor) -> Dual {
+        assert!(
+            value.shape() == tangent.shape(),
+            "Dual::new: tangent of shape {:?} for a value of shape {:?}",
+            tangent.shape(),
+            value.shape()
+        );
+        Dual { value, tangent }
+    }
+
+    /// A constant: tangent zero.
+    pub fn constant(value: Tensor) -> Dual {
+        let tangent = Tensor::zeros(value.shape());
+        Dual { value, tangent }
+    }
+
+    /// Chain rule for a pointwise function: value `f(x)`, tangent `f'(x)·ẋ`.
+    fn pointwise(&self, f: impl Fn(f64) -> f64, df: impl Fn(f64) -> f64) -> Dual {
+        Dual {
+            value: self.value.map(f),
+            tangent: self.value.map(df).mul(&self.tangent),
+        }
+    }
+
+    /// Applies the same linear map to value and tangent.
+    fn linear(&self, f: impl Fn(&Tensor) -> Tensor) -> Dual {
+        Dual {
+            value: f(&self.value),
+            tangent: f(&self.tangent),
+        }
+    }
+}
+
+impl Algebra for Dual {
+    fn shape(&self) -> Shape {
+        Algebra::shape(&self.value)
+    }
+    #[track_caller]
+    fn add(&self, o: &Dual) -> Dual {
+        Dual {
+            value: self.value.add(&o.value),
+            tangent: self.tangent.add(&o.tangent),
+        }
+    }
+    #[track_caller]
+    fn sub(&self, o: &Dual) -> Dual {
+        Dual {
+            value: self.value.sub(&o.value),
+            tangent: self.tangent.sub(&o.tangent),
+        }
+    }
+    #[track_caller]
+    fn mul(&self, o: &Dual) -> Dual {
+        Dual {
+            value: self.value.mul(&o.value),
+            tangent: self.tangent.mul(&o.value).add(&self.value.mul(&o.tangent)),
+        }
+    }
+    #[track_caller]
+    fn div(&self, o: &Dual) -> Dual {
+        // (a/b)' = (ȧ·b − a·ḃ) / b²
+        let num = self.tangent.mul(&o.value).sub(&self.value.mul(&o.tangent));
+        Dual {
+            value: self.value.div(&o.value),
+            tangent: num.div(&o.value.square()),
+        }
+    }
+    fn neg(&self) -> Dual {
+        self.linear(|t| t.neg())
+    }
+    fn scale(&self, c: f64) -> Dual {
+        self.linear(|t| t.scale(c))
+    }
+    fn powf(&self, p: f64) -> Dual {
+        self.pointwise(|x| x.powf(p), |x| p * x.powf(p - 1.0))
+    }
+    fn powi(&self, n: i32) -> Dual {
+        self.pointwise(|x| x.powi(n), |x| n as f64 * x.powi(n - 1))
+    }
+    fn square(&self) -> Dual {
+        self.pointwise(|x| x * x, |x| 2.0 * x)
+    }
+    fn exp(&self) -> Dual {
+        self.pointwise(f64::exp, f64::exp)
+    }
+    fn ln(&self) -> Dual {
+        self.pointwise(f64::ln, |x| 1.0 / x)
+    }
+    fn sqrt(&self) -> Dual {
+        self.pointwise(f64::sqrt, |x| 0.5 / x.sqrt())
+    }
+    fn abs(&self) -> Dual {
+        self.pointwise(f64::abs, |x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        })
+    }
+    fn tanh(&self) -> Dual {
+        self.pointwise(f64::tanh, |x| 1.0 / x.cosh().powi(2))
+    }
+    fn sigmoid(&self) -> Dual {
+        self.pointwise(sigmoid, |x| sigmoid(x) * sigmoid(-x))
+    }
+    fn relu(&self) -> Dual {
+        self.pointwise(relu, |x| if x > 0.0 { 1.0 } else { 0.0 })
+    }
+    fn map_const(&self, f: fn(f64) -> f64) -> Dual {
+        Dual::constant(self.value.map(f))
+    }
+    #[track_caller]
+    fn gemm(&self, b: &Dual, ta: bool, tb: bool) -> Dual {
+        // (AB)' = ȦB + AḂ
+        Dual {
+            value: self.value.gemm(&b.value, ta, tb),
+            tangent: self
+                .tangent
+                .gemm(&b.value, ta, tb)
+                .add(&self.value.gemm(&b.tangent, ta, tb)),
+        }
+    }
+    fn sum(&self) -> Dual {
+        self.linear(|t| t.sum())
+    }
+    fn mean(&self) -> Dual {
+        self.linear(|t| t.mean())
+    }
+    #[track_caller]
+    fn sum_axis(&self, axis: usize, keepdim: bool) -> Dual {
+        self.linear(|t| t.sum_axis(axis, keepdim))
+    }
+    #[track_caller]
+    fn mean_axis(&self, axis: usize, keepdim: bool) -> Dual {
+        self.linear(|t| Algebra::mean_axis(t, axis, keepdim))
+    }
+    #[track_caller]
+    fn reshape(&self, shape: &[usize]) -> Dual {
+        self.linear(|t| t.reshape(shape))
+    }
+    #[track_caller]
+    fn transpose(&self, d0: usize, d1: usize) -> Dual {
+        self.linear(|t| t.transpose(d0, d1))
+    }
+    #[track_caller]
+    fn broadcast_to(&self, shape: &[usize]) -> Dual {
+        self.linear(|t| t.broadcast_to(shape))
+    }
+}

@@ -1,0 +1,1070 @@
+//! The Wengert tape: every op, its forward value and its backward rule, side by side.
+//!
+//! A [`Tape`] is an arena `Vec` of nodes. A [`Var`] is a `Copy` handle: a reference to its
+//! tape and an index. Nodes are pushed in evaluation order, so walking the arena backwards
+//! is already a valid reverse topological order: no sort, no hash maps, no `Rc` graph.
+//! Dropping the tape frees the graph; `backward()` reads the tape and leaves it as it was.
+//!
+//! Rank-0 values live inline in their node (no heap allocation for scalar graphs); other
+//! values live in a side arena of [`Tensor`]s. The backward rules ([`Op::vjp`]) are one
+//! exhaustive `match`, generic over [`Algebra`]: they run on `f64` for scalar nodes, on
+//! `Tensor` for tensor nodes, and on `Var` when the gradient itself must be recorded
+//! ([`Tape::grad`] with `create_graph`). One copy of the rules serves all three.
+
+use crate::algebra::Algebra;
+use crate::tensor::{Shape, Tensor};
+use smallvec::SmallVec;
+use std::cell::RefCell;
+use std::fmt;
+
+/// Index of a node on its tape.
+pub(crate) type Id = u32;
+
+/// One recorded operation, naming its inputs by node index.
+///
+/// `Const` and `Param` are leaves: data that needs no gradient, and values that do (as
+/// `requires_grad` in PyTorch). An op whose inputs are all `Const` is itself recorded
+/// as `Const`: nothing is recorded for a computation that touches no parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub enum Op {
+    Const,
+    Param,
+    Add(Id, Id),
+    Sub(Id, Id),
+    Mul(Id, Id),
+    Div(Id, Id),
+    Neg(Id),
+    Powf(Id, f64),
+    Powi(Id, i32),
+    Square(Id),
+    Exp(Id),
+    Ln(Id),
+    Sqrt(Id),
+    Abs(Id),
+    Tanh(Id),
+    Sigmoid(Id),
+    Relu(Id),
+    /// `op(a)·op(b)` on matrices; the flags transpose an operand in place.
+    MatMul {
+        a: Id,
+        b: Id,
+        ta: bool,
+        tb: bool,
+    },
+    Sum(Id),
+    Mean(Id),
+    SumAxis {
+        x: Id,
+        axis: u32,
+        keepdim: bool,
+    },
+    MeanAxis {
+        x: Id,
+        axis: u32,
+        keepdim: bool,
+    },
+    /// The target shape is the shape of this node's own value.
+    Reshape(Id),
+    Transpose(Id, u8, u8),
+    /// The target shape is the shape of this node's own value.
+    BroadcastTo(Id),
+}
+
+fn sign(x: f64) -> f64 {
+    // sign(0) = 0, as torch.sign: the subgradient of |x| at 0 that PyTorch uses.
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+fn step(x: f64) -> f64 {
+    // relu'(0) = 0, as in PyTorch.
+    if x > 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+impl Op {
+    /// The nodes this op reads.
+    pub fn inputs(&self) -> Inputs {
+        use Op::*;
+        let (len, ids) = match *self {
+            Const | Param => (0, [0, 0]),
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => (2, [a, b]),
+            Neg(a)
+            | Powf(a, _)
+            | Powi(a, _)
+            | Square(a)
+            | Exp(a)
+            | Ln(a)
+            | Sqrt(a)
+            | Abs(a)
+            | Tanh(a)
+            | Sigmoid(a)
+            | Relu(a)
+            | Sum(a)
+            | Mean(a)
+            | Reshape(a)
+            | Transpose(a, _, _)
+            | BroadcastTo(a) => (1, [a, 0]),
+            SumAxis { x, .. } | MeanAxis { x, .. } => (1, [x, 0]),
+        };
+        Inputs { len, ids }
+    }
+
+    /// The op's name as the listing prints it.
+    pub fn name(&self) -> &'static str {
+        use Op::*;
+        match self {
+            Const => "const",
+            Param => "param",
+            Add(..) => "add",
+            Sub(..) => "sub",
+            Mul(..) => "mul",
+            Div(..) => "div",
+            Neg(..) => "neg",
+            Powf(..) => "powf",
+            Powi(..) => "powi",
+            Square(..) => "square",
+            Exp(..) => "exp",
+            Ln(..) => "ln",
+            Sqrt(..) => "sqrt",
+            Abs(..) => "abs",
+            Tanh(..) => "tanh",
+            Sigmoid(..) => "sigmoid",
+            Relu(..) => "relu",
+            MatMul { .. } => "matmul",
+            Sum(..) => "sum",
+            Mean(..) => "mean",
+            SumAxis { .. } => "sum_axis",
+            MeanAxis { .. } => "mean_axis",
+            Reshape(..) => "reshape",
+            Transpose(..) => "transpose",
+            BroadcastTo(..) => "broadcast_to",
+        }
+    }
+
+    /// True for ops whose output is rank 0 whenever every input is: these may run on
+    /// plain `f64`. Matrix and axis ops need rank ≥ 1 and always take the tensor path.
+    fn scalar_closed(&self) -> bool {
+        !matches!(
+            self,
+            Op::MatMul { .. } | Op::SumAxis { .. } | Op::MeanAxis { .. } | Op::Transpose(..)
+        )
+    }
+
+    /// Forward: the op's value from its inputs' values. `target` is the output shape of
+    /// `Reshape` and `BroadcastTo`, and empty otherwise.
+    #[track_caller]
+    pub fn eval<T: Algebra>(&self, x: &[T], target: &[usize]) -> T {
+        use Op::*;
+        match *self {
+            Const | Param => unreachable!("leaves are not evaluated"),
+            Add(..) => x[0].add(&x[1]),
+            Sub(..) => x[0].sub(&x[1]),
+            Mul(..) => x[0].mul(&x[1]),
+            Div(..) => x[0].div(&x[1]),
+            Neg(_) => x[0].neg(),
+            Powf(_, p) => x[0].powf(p),
+            Powi(_, n) => x[0].powi(n),
+            Square(_) => x[0].square(),
+            Exp(_) => x[0].exp(),
+            Ln(_) => x[0].ln(),
+            Sqrt(_) => x[0].sqrt(),
+            Abs(_) => x[0].abs(),
+            Tanh(_) => x[0].tanh(),
+            Sigmoid(_) => x[0].sigmoid(),
+            Relu(_) => x[0].relu(),
+            MatMul { ta, tb, .. } => x[0].gemm(&x[1], ta, tb),
+            Sum(_) => x[0].sum(),
+            Mean(_) => x[0].mean(),
+            SumAxis { axis, keepdim, .. } => x[0].sum_axis(axis as usize, keepdim),
+            MeanAxis { axis, keepdim, .. } => x[0].mean_axis(axis as usize, keepdim),
+            Reshape(_) => x[0].reshape(target),
+            Transpose(_, d0, d1) => x[0].transpose(d0 as usize, d1 as usize),
+            BroadcastTo(_) => x[0].broadcast_to(target),
+        }
+    }
+
+    /// Backward: given the inputs `x`, the output `y` and the output's adjoint `g`, the
+    /// adjoint contribution to each input, shaped like that input (vector-Jacobian
+    /// product). Only inputs flagged in `need` are computed.
+    pub fn vjp<T: Algebra>(&self, x: &[T], y: &T, g: &T, need: [bool; 2]) -> [Option<T>; 2] {
+        use Op::*;
+        let Some(a) = x.first() else {
+            return [None, None]; // a leaf
+        };
+        // Each arm gives (∂a, ∂b) as closures so that unneeded sides cost nothing.
+        let one = |da: &dyn Fn() -> T| [need[0].then(da), None];
+        let two = |da: &dyn Fn() -> T, db: &dyn Fn() -> T| [need[0].then(da), need[1].then(db)];
+        match *self {
+            Const | Param => [None, None],
+            Add(..) => two(&|| g.unbroadcast(&a.shape()), &|| {
+                g.unbroadcast(&x[1].shape())
+            }),
+            Sub(..) => two(&|| g.unbroadcast(&a.shape()), &|| {
+                g.neg().unbroadcast(&x[1].shape())
+            }),
+            Mul(..) => two(&|| g.mul(&x[1]).unbroadcast(&a.shape()), &|| {
+                g.mul(a).unbroadcast(&x[1].shape())
+            }),
+            // d(a/b)/db = -a/b² = -y/b
+            Div(..) => two(&|| g.div(&x[1]).unbroadcast(&a.shape()), &|| {
+                g.mul(y).div(&x[1]).neg().unbroadcast(&x[1].shape())
+            }),
+            Neg(_) => one(&|| g.neg()),
+            Powf(_, p) => one(&|| g.mul(&a.powf(p - 1.0).scale(p))),
+            Powi(_, n) => one(&|| g.mul(&a.powi(n - 1).scale(n as f64))),
+            Square(_) => one(&|| g.mul(&a.scale(2.0))),
+            Exp(_) => one(&|| g.mul(y)),
+            Ln(_) => one(&|| g.div(a)),
+            Sqrt(_) => one(&|| g.div(&y.scale(2.0))),
+            Abs(_) => one(&|| g.mul(&a.map_const(sign))),
+            // tanh' = 1 - y², written g - g·y² so that no constant 1 is needed.
+            Tanh(_) => one(&|| g.sub(&g.mul(&y.square()))),
+            Sigmoid(_) => one(&|| g.mul(&y.sub(&y.square()))),
+            Relu(_) => one(&|| g.mul(&a.map_const(step))),
+            // C = op(A)·op(B): ∂op(A) = G·op(B)ᵀ and ∂op(B) = op(A)ᵀ·G, transposed back
+            // where the operand was stored transposed. Every product is again a gemm.
+            MatMul { ta, tb, .. } => {
+                let b = &x[1];
+                two(
+                    &|| {
+                        if ta {
+                            b.gemm(g, tb, true)
+                        } else {
+                            g.gemm(b, false, !tb)
+                        }
+                    },
+                    &|| {
+                        if tb {
+                            g.gemm(a, true, ta)
+                        } else {
+                            a.gemm(g, !ta, false)
+                        }
+                    },
+                )
+            }
+            Sum(_) => one(&|| g.broadcast_to(&a.shape())),
+            Mean(_) => one(&|| g.scale(1.0 / a.numel() as f64).broadcast_to(&a.shape())),
+            SumAxis { axis, keepdim, .. } => one(&|| keep_axis(g, &a.shape(), axis, keepdim)),
+            MeanAxis { axis, keepdim, .. } => one(&|| {
+                let n = a.shape()[axis as usize] as f64;
+                keep_axis(&g.scale(1.0 / n), &a.shape(), axis, keepdim)
+            }),
+            Reshape(_) => one(&|| g.reshape(&a.shape())),
+            Transpose(_, d0, d1) => one(&|| g.transpose(d0 as usize, d1 as usize)),
+            BroadcastTo(_) => one(&|| g.unbroadcast(&a.shape())),
+        }
+    }
+}
+
+/// Spreads the adjoint of a reduction along `axis` back over that axis.
+fn keep_axis<T: Algebra>(g: &T, input: &[usize], axis: u32, keepdim: bool) -> T {
+    let g = if keepdim {
+        g.clone()
+    } else {
+        let mut kept: Shape = SmallVec::from_slice(input);
+        kept[axis as usize] = 1;
+        g.reshape(&kept)
+    };
+    g.broadcast_to(input)
+}
+
+/// The input node indices of an op (at most two), without allocation.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs {
+    len: u8,
+    ids: [Id; 2],
+}
+
+impl std::ops::Deref for Inputs {
+    type Target = [Id];
+    fn deref(&self) -> &[Id] {
+        &self.ids[..self.len as usize]
+    }
+}
+
+/// Where a node's value lives: inline for rank 0, in the tensor arena otherwise.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Slot {
+    Scalar(f64),
+    Tensor(u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Node {
+    pub(crate) op: Op,
+    pub(crate) value: Slot,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) tensors: Vec<Tensor>,
+    no_grad: bool,
+    detect_anomaly: bool,
+}
+
+impl Inner {
+    pub(crate) fn value(&self, id: Id) -> Tensor {
+        match self.nodes[id as usize].value {
+            Slot::Scalar(x) => Tensor::scalar(x),
+            Slot::Tensor(k) => self.tensors[k as usize].clone(),
+        }
+    }
+
+    /// The inputs' values if all are rank 0 (the flag says whether they were).
+    #[inline]
+    fn scalars(&self, ins: &[Id]) -> ([f64; 2], bool) {
+        let mut xs = [0.0; 2];
+        for (x, &i) in xs.iter_mut().zip(ins) {
+            match self.nodes[i as usize].value {
+                Slot::Scalar(v) => *x = v,
+                Slot::Tensor(_) => return (xs, false),
+            }
+        }
+        (xs, true)
+    }
+
+    #[inline]
+    fn requires_grad(&self, id: Id) -> bool {
+        !matches!(self.nodes[id as usize].op, Op::Const)
+    }
+
+    fn push(&mut self, op: Op, value: Tensor) -> Id {
+        if value.rank() == 0 {
+            return self.push_scalar(op, value.item());
+        }
+        self.tensors.push(value);
+        let value = Slot::Tensor(self.tensors.len() as u32 - 1);
+        self.nodes.push(Node { op, value });
+        self.nodes.len() as Id - 1
+    }
+
+    fn push_scalar(&mut self, op: Op, x: f64) -> Id {
+        self.nodes.push(Node {
+            op,
+            value: Slot::Scalar(x),
+        });
+        self.nodes.len() as Id - 1
+    }
+}
+
+/// The record of a computation, and the arena that owns its values.
+///
+/// ```
+/// use tape::prelude::*;
+/// let tape = Tape::new();
+/// let m = tape.param(0.9);
+/// let b = tape.param(0.1);
+/// let x = tape.constant([0.0, 1.0, 2.0]);
+/// let y = tape.constant([1.0, 2.0, 3.0]);
+/// let loss = (m * x + b - y).square().mean();
+/// let grads = loss.backward();
+/// // ∂/∂b mean((m·x + b − y)²) = 2·mean(m·x + b − y)
+/// let r: f64 = [0.1 - 1.0, 1.0 - 2.0, 1.9 - 3.0].iter().sum();
+/// assert!((grads.get(b).item() - 2.0 * r / 3.0).abs() < 1e-12);
+/// ```
+#[derive(Default)]
+pub struct Tape {
+    pub(crate) inner: RefCell<Inner>,
+}
+
+impl Tape {
+    /// An empty tape.
+    pub fn new() -> Tape {
+        Tape::default()
+    }
+
+    /// An empty tape with room for `nodes` nodes before it reallocates.
+    ///
+    /// ```
+    /// let tape = tape::Tape::with_capacity(1 << 10);
+    /// assert!(tape.is_empty());
+    /// ```
+    pub fn with_capacity(nodes: usize) -> Tape {
+        let tape = Tape::new();
+        tape.inner.borrow_mut().nodes.reserve(nodes);
+        tape
+    }
+
+    /// A value that requires gradients: a parameter (`requires_grad=True`).
+    ///
+    /// ```
+    /// let tape = tape::Tape::new();
+    /// assert!(tape.param([1.0, 2.0]).requires_grad());
+    /// ```
+    pub fn param(&self, value: impl Into<Tensor>) -> Var<'_> {
+        let id = self.inner.borrow_mut().push(Op::Param, value.into());
+        Var { tape: self, id }
+    }
+
+    /// A value that needs no gradient: data or a constant.
+    ///
+    /// ```
+    /// let tape = tape::Tape::new();
+    /// assert!(!tape.constant(3.0).requires_grad());
+    /// ```
+    pub fn constant(&self, value: impl Into<Tensor>) -> Var<'_> {
+        let id = self.inner.borrow_mut().push(Op::Const, value.into());
+        Var { tape: self, id }
+    }
+
+    /// The number of nodes recorded.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().nodes.len()
+    }
+
+    /// True if nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every node but keeps the memory, for the next training step. Taking
+    /// `&mut self` means no handle into the old graph can outlive this call.
+    ///
+    /// ```
+    /// let mut tape = tape::Tape::new();
+    /// for _ in 0..3 {
+    ///     let w = tape.param(2.0);
+    ///     assert_eq!((w * w).backward().get(w).item(), 4.0);
+    ///     tape.clear();
+    /// }
+    /// ```
+    pub fn clear(&mut self) {
+        let inner = self.inner.get_mut();
+        inner.nodes.clear();
+        inner.tensors.clear();
+    }
+
+    /// Runs `f` with recording off, as `torch.no_grad()`: every value made inside is a
+    /// constant, whatever its inputs.
+    ///
+    /// ```
+    /// let tape = tape::Tape::new();
+    /// let w = tape.param(2.0);
+    /// let y = tape.no_grad(|| w * 3.0);
+    /// assert!(!y.requires_grad());
+    /// ```
+    pub fn no_grad<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a Tape, bool);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.inner.borrow_mut().no_grad = self.1;
+            }
+        }
+        let before = std::mem::replace(&mut self.inner.borrow_mut().no_grad, true);
+        let _restore = Restore(self, before);
+        f()
+    }
+
+    /// Anomaly mode, as `torch.autograd.detect_anomaly`: the first op that makes a NaN or
+    /// an infinity from finite inputs panics, naming itself, its inputs and the caller's
+    /// line; so does the first backward rule that makes a non-finite gradient.
+    ///
+    /// ```should_panic
+    /// use tape::prelude::*;
+    /// let tape = Tape::new();
+    /// tape.set_detect_anomaly(true);
+    /// let x = tape.param(-1.0);
+    /// let _ = x.ln(); // panics: ln made NaN from x = -1
+    /// ```
+    pub fn set_detect_anomaly(&self, on: bool) {
+        self.inner.borrow_mut().detect_anomaly = on;
+    }
+
+    /// Records `op` applied to its inputs and returns the handle of the result.
+    #[track_caller]
+    pub(crate) fn record(&self, op: Op, target: &[usize]) -> Var<'_> {
+        let mut inner = self.inner.borrow_mut();
+        let ins = op.inputs();
+        let (scalars, all_scalar) = inner.scalars(&ins);
+        let live = !inner.no_grad && ins.iter().any(|&i| inner.requires_grad(i));
+        let op_kept = if live { op } else { Op::Const };
+        let id = if all_scalar && target.is_empty() && op.scalar_closed() {
+            // The scalar fast path: no Tensor, no allocation.
+            let y = op.eval::<f64>(&scalars[..ins.len()], target);
+            if inner.detect_anomaly {
+                check_forward(&inner, op, &Tensor::scalar(y));
+            }
+            inner.push_scalar(op_kept, y)
+        } else {
+            let xs: SmallVec<[Tensor; 2]> = ins.iter().map(|&i| inner.value(i)).collect();
+            let y = op.eval::<Tensor>(&xs, target);
+            if inner.detect_anomaly {
+                check_forward(&inner, op, &y);
+            }
+            inner.push(op_kept, y)
+        };
+        Var { tape: self, id }
+    }
+
+    /// Gradients of `y` (one element) with respect to `wrt`, as `torch.autograd.grad`.
+    /// With `create_graph`, the gradients are themselves recorded on this tape and can be
+    /// differentiated again; the same backward rules run, on `Var` instead of `Tensor`.
+    ///
+    /// ```
+    /// use tape::prelude::*;
+    /// let tape = Tape::new();
+    /// let x = tape.param(2.0);
+    /// let y = x.powi(3);
+    /// let dy = tape.grad(y, &[x], true)[0];   // 3x² = 12
+    /// let d2y = tape.grad(dy, &[x], false)[0]; // 6x = 12
+    /// assert_eq!((dy.item(), d2y.item()), (12.0, 12.0));
+    /// ```
+    #[track_caller]
+    pub fn grad<'t>(&'t self, y: Var<'t>, wrt: &[Var<'t>], create_graph: bool) -> Vec<Var<'t>> {
+        for v in wrt {
+            self.same_tape("grad", v);
+        }
+        if !create_graph {
+            let grads = y.backward();
+            return wrt.iter().map(|&v| self.constant(grads.get(v))).collect();
+        }
+        y.assert_one_element("grad");
+        let n = y.id as usize + 1;
+        let mut adj: Vec<Option<Var<'t>>> = vec![None; n];
+        adj[y.id as usize] = Some(self.constant(Tensor::ones(&y.shape())));
+        for i in (0..n).rev() {
+            let Some(g) = adj[i] else { continue };
+            // Copy the node out: the rules below record onto this tape.
+            let (op, need) = {
+                let inner = self.inner.borrow();
+                let op = inner.nodes[i].op;
+                let ins = op.inputs();
+                let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
+                (op, need)
+            };
+            let ins = op.inputs();
+            let xs: SmallVec<[Var<'t>; 2]> = ins.iter().map(|&id| Var { tape: self, id }).collect();
+            let out = op.vjp(
+                &xs,
+                &Var {
+                    tape: self,
+                    id: i as Id,
+                },
+                &g,
+                need,
+            );
+            for (k, d) in out.into_iter().enumerate() {
+                if let Some(d) = d {
+                    let slot = &mut adj[ins[k] as usize];
+                    *slot = Some(match *slot {
+                        Some(prev) => prev + d,
+                        None => d,
+                    });
+                }
+            }
+        }
+        wrt.iter()
+            .map(|v| match adj.get(v.id as usize).copied().flatten() {
+                Some(g) => g,
+                None => self.constant(Tensor::zeros(&v.shape())),
+            })
+            .collect()
+    }
+
+    #[track_caller]
+    fn same_tape(&self, op: &str, v: &Var<'_>) {
+        assert!(
+            std::ptr::eq(self, v.tape),
+            "{op}: value #{} belongs to another tape",
+            v.id
+        );
+    }
+}
+
+#[track_caller]
+fn check_forward(inner: &Inner, op: Op, value: &Tensor) {
+    let finite = |t: &Tensor| t.data().iter().all(|x| x.is_finite());
+    let ins = op.inputs();
+    if finite(value) || !ins.iter().all(|&i| finite(&inner.value(i))) {
+        return;
+    }
+    let args: Vec<String> = ins
+        .iter()
+        .map(|&i| format!("#{i} = {}", inner.value(i)))
+        .collect();
+    panic!(
+        "detect_anomaly: {} at node #{} made {} from finite inputs {}",
+        op.name(),
+        inner.nodes.len(),
+        if value.data().iter().any(|x| x.is_nan()) {
+            "NaN"
+        } else {
+            "an infinity"
+        },
+        args.join(", ")
+    );
+}
+
+/// A value on a tape: a `Copy` handle (the tape and a node index).
+///
+/// Arithmetic on handles records onto their tape. The borrow of the tape inside each
+/// handle means no handle can outlive its tape or survive [`Tape::clear`]; mixing handles
+/// of two tapes panics, naming the op.
+///
+/// ```
+/// use tape::prelude::*;
+/// let tape = Tape::new();
+/// let x = tape.param(3.0);
+/// let y = 2.0 * x * x + 1.0;
+/// assert_eq!(y.item(), 19.0);
+/// assert_eq!(y.backward().get(x).item(), 12.0);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Var<'t> {
+    pub(crate) tape: &'t Tape,
+    pub(crate) id: Id,
+}
+
+impl<'t> Var<'t> {
+    /// The tape this value lives on.
+    pub fn tape(&self) -> &'t Tape {
+        self.tape
+    }
+
+    /// The node index, as the listing prints it (`#id`).
+    pub fn id(&self) -> usize {
+        self.id as usize
+    }
+
+    /// The value.
+    pub fn value(&self) -> Tensor {
+        self.tape.inner.borrow().value(self.id)
+    }
+
+    /// The value of a one-element value.
+    #[track_caller]
+    pub fn item(&self) -> f64 {
+        match self.tape.inner.borrow().nodes[self.id as usize].value {
+            Slot::Scalar(x) => x,
+            Slot::Tensor(_) => self.value().item(),
+        }
+    }
+
+    /// True for parameters and for values computed from them (outside `no_grad`).
+    pub fn requires_grad(&self) -> bool {
+        self.tape.inner.borrow().requires_grad(self.id)
+    }
+
+    /// The recorded op that made this value.
+    pub fn op(&self) -> Op {
+        self.tape.inner.borrow().nodes[self.id as usize].op
+    }
+
+    /// The same value as a constant: gradients stop here, as `Tensor.detach()`.
+    ///
+    /// ```
+    /// let tape = tape::Tape::new();
+    /// let x = tape.param(3.0);
+    /// let y = x * x.detach();
+    /// assert_eq!(y.backward().get(x).item(), 3.0);
+    /// ```
+    pub fn detach(self) -> Var<'t> {
+        self.tape.constant(self.value())
+    }
+
+    /// `self.transpose(0, 1)` for a matrix.
+    pub fn t(self) -> Var<'t> {
+        Algebra::transpose(&self, 0, 1)
+    }
+
+    #[track_caller]
+    fn assert_one_element(&self, op: &str) {
+        let shape = self.shape();
+        assert!(
+            crate::tensor::numel(&shape) == 1,
+            "{op}: output #{} has shape {:?}; a gradient needs a one-element output, \
+             or backward_with(seed) with a seed of that shape",
+            self.id,
+            &shape[..]
+        );
+    }
+
+    /// Reverse mode from a one-element value: the gradient of every value that requires
+    /// one. Each call returns a fresh [`Gradients`] set: nothing accumulates across
+    /// calls, so there is no `zero_grad` to forget.
+    ///
+    /// ```
+    /// use tape::prelude::*;
+    /// let tape = Tape::new();
+    /// let w = tape.param([1.0, -2.0]);
+    /// let loss = w.square().sum();
+    /// assert_eq!(loss.backward().get(w).to_vec(), vec![2.0, -4.0]);
+    /// assert_eq!(loss.backward().get(w).to_vec(), vec![2.0, -4.0]);
+    /// ```
+    #[track_caller]
+    pub fn backward(self) -> Gradients<'t> {
+        self.assert_one_element("backward");
+        self.backward_with(&Tensor::ones(&self.shape()))
+    }
+
+    /// Reverse mode from a value of any shape, seeded with the adjoint `seed` of that
+    /// shape (PyTorch's `y.backward(gradient=seed)`).
+    ///
+    /// ```
+    /// let tape = tape::Tape::new();
+    /// let x = tape.param([1.0, 2.0]);
+    /// let y = x * 3.0;
+    /// let g = y.backward_with(&tape::Tensor::from([1.0, 10.0]));
+    /// assert_eq!(g.get(x).to_vec(), vec![3.0, 30.0]);
+    /// ```
+    #[track_caller]
+    pub fn backward_with(self, seed: &Tensor) -> Gradients<'t> {
+        let shape = self.shape();
+        assert!(
+            seed.shape() == &shape[..],
+            "backward_with: seed of shape {:?} does not match output #{} of shape {:?}",
+            seed.shape(),
+            self.id,
+            &shape[..]
+        );
+        let inner = self.tape.inner.borrow();
+        let n = self.id as usize + 1;
+        let mut grads = Gradients {
+            tape: self.tape,
+            len: n,
+            scalars: vec![0.0; n],
+            tensors: vec![None; inner.tensors.len()],
+        };
+        grads.accumulate(&inner, self.id, seed.clone());
+        for i in (0..n).rev() {
+            let node = inner.nodes[i];
+            let ins = node.op.inputs();
+            if ins.is_empty() {
+                continue;
+            }
+            let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
+            let (scalars, all_scalar) = inner.scalars(&ins);
+            match node.value {
+                // The scalar fast path: the same rules, on f64.
+                Slot::Scalar(y) if all_scalar => {
+                    let g = grads.scalars[i];
+                    let out = node.op.vjp(&scalars[..ins.len()], &y, &g, need);
+                    for (k, d) in out.into_iter().enumerate() {
+                        if let Some(d) = d {
+                            grads.scalars[ins[k] as usize] += d;
+                        }
+                    }
+                }
+                _ => {
+                    let g = match node.value {
+                        Slot::Scalar(_) => Tensor::scalar(grads.scalars[i]),
+                        Slot::Tensor(k) => match &grads.tensors[k as usize] {
+                            Some(g) => g.clone(),
+                            None => continue, // unreachable from the output
+                        },
+                    };
+                    let xs: SmallVec<[Tensor; 2]> = ins.iter().map(|&j| inner.value(j)).collect();
+                    let y = inner.value(i as Id);
+                    let out = node.op.vjp(&xs, &y, &g, need);
+                    for (k, d) in out.into_iter().enumerate() {
+                        if let Some(d) = d {
+                            if inner.detect_anomaly && d.data().iter().any(|x| !x.is_finite()) {
+                                panic!(
+                                    "detect_anomaly: the backward rule of {} at node #{i} \
+                                     made a non-finite gradient for its input #{}",
+                                    node.op.name(),
+                                    ins[k]
+                                );
+                            }
+                            grads.accumulate(&inner, ins[k], d);
+                        }
+                    }
+                }
+            }
+        }
+        grads
+    }
+}
+
+/// The gradients from one backward pass: the adjoint of every node up to the output.
+///
+/// Read a parameter's gradient with [`Gradients::get`]. Printing a `Gradients` prints
+/// the tape's Wengert list with each node's adjoint.
+pub struct Gradients<'t> {
+    pub(crate) tape: &'t Tape,
+    len: usize,
+    scalars: Vec<f64>,
+    tensors: Vec<Option<Tensor>>,
+}
+
+impl<'t> Gradients<'t> {
+    fn accumulate(&mut self, inner: &Inner, id: Id, d: Tensor) {
+        match inner.nodes[id as usize].value {
+            Slot::Scalar(_) => self.scalars[id as usize] += d.item(),
+            Slot::Tensor(k) => match &mut self.tensors[k as usize] {
+                Some(g) => {
+                    debug_assert_eq!(g.shape(), d.shape());
+                    for (a, b) in g.data_mut().iter_mut().zip(d.data()) {
+                        *a += b;
+                    }
+                }
+                slot @ None => *slot = Some(d),
+            },
+        }
+    }
+
+    /// The adjoint of node `id`, or `None` for a node past the output.
+    pub(crate) fn adjoint(&self, id: usize) -> Option<Tensor> {
+        if id >= self.len {
+            return None;
+        }
+        let inner = self.tape.inner.borrow();
+        Some(match inner.nodes[id].value {
+            Slot::Scalar(_) => Tensor::scalar(self.scalars[id]),
+            Slot::Tensor(k) => match &self.tensors[k as usize] {
+                Some(g) => g.clone(),
+                None => Tensor::zeros(inner.tensors[k as usize].shape()),
+            },
+        })
+    }
+
+    /// The gradient of the output with respect to `v`, shaped like `v`; zeros where `v`
+    /// does not reach the output. Panics if `v` needs no gradient (it is a constant),
+    /// was recorded after the output, or belongs to another tape.
+    ///
+    /// ```
+    /// let tape = tape::Tape::new();
+    /// let (a, b) = (tape.param(2.0), tape.param(5.0));
+    /// let grads = (a * 3.0).backward();
+    /// assert_eq!((grads.get(a).item(), grads.get(b).item()), (3.0, 0.0));
+    /// ```
+    #[track_caller]
+    pub fn get(&self, v: Var<'t>) -> Tensor {
+        match self.try_get(v) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`Gradients::get`], with the reason as an error instead of a panic.
+    pub fn try_get(&self, v: Var<'t>) -> Result<Tensor, String> {
+        if !std::ptr::eq(self.tape, v.tape) {
+            return Err(format!(
+                "Gradients::get: value #{} belongs to another tape",
+                v.id
+            ));
+        }
+        if !v.requires_grad() {
+            return Err(format!(
+                "Gradients::get: value #{} is a constant (it needs no gradient); make it with Tape::param",
+                v.id
+            ));
+        }
+        match self.adjoint(v.id as usize) {
+            Some(g) => Ok(g),
+            None if matches!(v.op(), Op::Param) => Ok(Tensor::zeros(&v.shape())),
+            None => Err(format!(
+                "Gradients::get: value #{} was recorded after the output #{}; it is not part of this backward pass",
+                v.id,
+                self.len - 1
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Tape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::show::listing(self, None))
+    }
+}
+
+impl fmt::Display for Gradients<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::show::listing(self.tape, Some(self)))
+    }
+}
+
+impl fmt::Debug for Var<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Var(#{} {} = {})",
+            self.id,
+            self.op().name(),
+            self.value()
+        )
+    }
+}
+
+impl<'t> Algebra for Var<'t> {
+    fn shape(&self) -> Shape {
+        let inner = self.tape.inner.borrow();
+        match inner.nodes[self.id as usize].value {
+            Slot::Scalar(_) => SmallVec::new(),
+            Slot::Tensor(k) => SmallVec::from_slice(inner.tensors[k as usize].shape()),
+        }
+    }
+    #[track_caller]
+    fn add(&self, o: &Self) -> Self {
+        self.binary(Op::Add, o)
+    }
+    #[track_caller]
+    fn sub(&self, o: &Self) -> Self {
+        self.binary(Op::Sub, o)
+    }
+    #[track_caller]
+    fn mul(&self, o: &Self) -> Self {
+        self.binary(Op::Mul, o)
+    }
+    #[track_caller]
+    fn div(&self, o: &Self) -> Self {
+        self.binary(Op::Div, o)
+    }
+    fn neg(&self) -> Self {
+        self.tape.record(Op::Neg(self.id), &[])
+    }
+    fn scale(&self, c: f64) -> Self {
+        Algebra::mul(self, &self.tape.constant(c))
+    }
+    fn powf(&self, p: f64) -> Self {
+        self.tape.record(Op::Powf(self.id, p), &[])
+    }
+    fn powi(&self, n: i32) -> Self {
+        self.tape.record(Op::Powi(self.id, n), &[])
+    }
+    fn square(&self) -> Self {
+        self.tape.record(Op::Square(self.id), &[])
+    }
+    #[track_caller]
+    fn exp(&self) -> Self {
+        self.tape.record(Op::Exp(self.id), &[])
+    }
+    #[track_caller]
+    fn ln(&self) -> Self {
+        self.tape.record(Op::Ln(self.id), &[])
+    }
+    #[track_caller]
+    fn sqrt(&self) -> Self {
+        self.tape.record(Op::Sqrt(self.id), &[])
+    }
+    fn abs(&self) -> Self {
+        self.tape.record(Op::Abs(self.id), &[])
+    }
+    fn tanh(&self) -> Self {
+        self.tape.record(Op::Tanh(self.id), &[])
+    }
+    fn sigmoid(&self) -> Self {
+        self.tape.record(Op::Sigmoid(self.id), &[])
+    }
+    fn relu(&self) -> Self {
+        self.tape.record(Op::Relu(self.id), &[])
+    }
+    fn map_const(&self, f: fn(f64) -> f64) -> Self {
+        self.tape.constant(self.value().map(f))
+    }
+    #[track_caller]
+    fn gemm(&self, b: &Self, ta: bool, tb: bool) -> Self {
+        self.tape.same_tape("matmul", b);
+        self.tape.record(
+            Op::MatMul {
+                a: self.id,
+                b: b.id,
+                ta,
+                tb,
+            },
+            &[],
+        )
+    }
+    fn sum(&self) -> Self {
+        self.tape.record(Op::Sum(self.id), &[])
+    }
+    fn mean(&self) -> Self {
+        self.tape.record(Op::Mean(self.id), &[])
+    }
+    #[track_caller]
+    fn sum_axis(&self, axis: usize, keepdim: bool) -> Self {
+        let op = Op::SumAxis {
+            x: self.id,
+            axis: axis as u32,
+            keepdim,
+        };
+        self.tape.record(op, &[])
+    }
+    #[track_caller]
+    fn mean_axis(&self, axis: usize, keepdim: bool) -> Self {
+        let op = Op::MeanAxis {
+            x: self.id,
+            axis: axis as u32,
+            keepdim,
+        };
+        self.tape.record(op, &[])
+    }
+    #[track_caller]
+    fn reshape(&self, shape: &[usize]) -> Self {
+        self.tape.record(Op::Reshape(self.id), shape)
+    }
+    #[track_caller]
+    fn transpose(&self, d0: usize, d1: usize) -> Self {
+        let r = self.shape().len();
+        assert!(
+            d0 < r && d1 < r,
+            "transpose: axes ({d0}, {d1}) are out of range for shape {:?}",
+            &self.shape()[..]
+        );
+        self.tape
+            .record(Op::Transpose(self.id, d0 as u8, d1 as u8), &[])
+    }
+    #[track_caller]
+    fn broadcast_to(&self, shape: &[usize]) -> Self {
+        self.tape.record(Op::BroadcastTo(self.id), shape)
+    }
+}
+
+impl<'t> Var<'t> {
+    #[track_caller]
+    fn binary(&self, op: fn(Id, Id) -> Op, o: &Var<'t>) -> Var<'t> {
+        let op = op(self.id, o.id);
+        self.tape.same_tape(op.name(), o);
+        self.tape.record(op, &[])
+    }
+}
+
+/// `Var ⊕ Var`, `Var ⊕ f64` and `f64 ⊕ Var` for the four arithmetic operators; an `f64`
+/// becomes a constant node, as in micrograd.
+macro_rules! var_operator {
+    ($trait:ident, $method:ident) => {
+        impl<'t> std::ops::$trait for Var<'t> {
+            type Output = Var<'t>;
+            #[track_caller]
+            fn $method(self, o: Var<'t>) -> Var<'t> {
+                Algebra::$method(&self, &o)
+            }
+        }
+        impl<'t> std::ops::$trait<f64> for Var<'t> {
+            type Output = Var<'t>;
+            #[track_caller]
+            fn $method(self, o: f64) -> Var<'t> {
+                Algebra::$method(&self, &self.tape.constant(o))
+            }
+        }
+        impl<'t> std::ops::$trait<Var<'t>> for f64 {
+            type Output = Var<'t>;
+            #[track_caller]
+            fn $method(self, o: Var<'t>) -> Var<'t> {
+                Algebra::$method(&o.tape.constant(self), &o)
+            }
+        }
+    };
+}
+var_operator!(Add, add);
+var_operator!(Sub, sub);
+var_operator!(Mul, mul);
+var_operator!(Div, div);
+
+impl<'t> std::ops::Neg for Var<'t> {
+    type Output = Var<'t>;
+    fn neg(self) -> Var<'t> {
+        Algebra::neg(&self)
+    }
+}

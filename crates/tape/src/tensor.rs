@@ -1,0 +1,586 @@
+//! Plain f64 tensors: row-major data behind an `Arc`, shape in a `SmallVec`.
+//!
+//! A `Tensor` knows nothing of gradients. The tape stores tensors as node values and the
+//! fast first-order backward pass runs the backward rules on them directly. Cloning is a
+//! reference-count bump, so handing a parameter to a tape each step copies nothing.
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use smallvec::SmallVec;
+use std::fmt;
+use std::sync::Arc;
+
+/// The shape of a tensor: one extent per axis, outermost first. Rank 0 is a scalar.
+pub type Shape = SmallVec<[usize; 4]>;
+
+/// A dense, row-major tensor of `f64` of any rank.
+///
+/// ```
+/// use tape::Tensor;
+/// let t = Tensor::from([[1.0, 2.0], [3.0, 4.0]]);
+/// assert_eq!(t.shape(), &[2, 2]);
+/// assert_eq!(t.sum().item(), 10.0);
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Tensor {
+    shape: Shape,
+    data: Arc<Vec<f64>>,
+}
+
+/// Number of elements of a shape.
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Row-major strides of a shape.
+fn strides(shape: &[usize]) -> Shape {
+    let mut s: Shape = SmallVec::from_elem(0, shape.len());
+    let mut acc = 1;
+    for i in (0..shape.len()).rev() {
+        s[i] = acc;
+        acc *= shape[i];
+    }
+    s
+}
+
+/// NumPy's broadcasting rule: align shapes on the right; each pair of extents must be equal
+/// or one of them 1.
+#[track_caller]
+pub fn broadcast_shape(op: &str, a: &[usize], b: &[usize]) -> Shape {
+    let rank = a.len().max(b.len());
+    let mut out: Shape = SmallVec::from_elem(0, rank);
+    for i in 0..rank {
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => panic!("{op}: shapes {a:?} and {b:?} cannot be broadcast together"),
+        };
+    }
+    out
+}
+
+/// Strides that read a tensor of shape `from` as if it had the (broadcast) shape `to`:
+/// broadcast axes get stride 0.
+fn broadcast_strides(from: &[usize], to: &[usize]) -> Shape {
+    let s = strides(from);
+    let lead = to.len() - from.len();
+    (0..to.len())
+        .map(|i| {
+            if i < lead || from[i - lead] == 1 {
+                0
+            } else {
+                s[i - lead]
+            }
+        })
+        .collect()
+}
+
+/// Visits every element of `shape` in row-major order, calling `f(offset_a, offset_b)`
+/// with the offsets that two strided sources hold for it. The innermost axis is a plain
+/// loop so that the odometer's cost is paid once a row, not once an element.
+fn for_each_offset(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize)) {
+    let rank = shape.len();
+    if rank == 0 {
+        f(0, 0);
+        return;
+    }
+    if numel(shape) == 0 {
+        return;
+    }
+    let (n, ia, ib) = (shape[rank - 1], sa[rank - 1], sb[rank - 1]);
+    let mut idx: Shape = SmallVec::from_elem(0, rank);
+    let (mut oa, mut ob) = (0usize, 0usize);
+    loop {
+        for j in 0..n {
+            f(oa + j * ia, ob + j * ib);
+        }
+        // Advance the odometer over the outer axes.
+        let mut ax = rank - 1;
+        loop {
+            if ax == 0 {
+                return;
+            }
+            ax -= 1;
+            idx[ax] += 1;
+            oa += sa[ax];
+            ob += sb[ax];
+            if idx[ax] < shape[ax] {
+                break;
+            }
+            oa -= sa[ax] * shape[ax];
+            ob -= sb[ax] * shape[ax];
+            idx[ax] = 0;
+        }
+    }
+}
+
+impl Tensor {
+    /// A tensor from row-major data and a shape. Panics if they disagree in size.
+    ///
+    /// ```
+    /// let t = tape::Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+    /// assert_eq!(t.at(&[1, 0]), 4.0);
+    /// ```
+    #[track_caller]
+    pub fn new(data: Vec<f64>, shape: &[usize]) -> Tensor {
+        match Tensor::try_new(data, shape) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`Tensor::new`], but a size mismatch is an error instead of a panic.
+    ///
+    /// ```
+    /// assert!(tape::Tensor::try_new(vec![1.0, 2.0], &[3]).is_err());
+    /// ```
+    pub fn try_new(data: Vec<f64>, shape: &[usize]) -> Result<Tensor, String> {
+        if data.len() != numel(shape) {
+            return Err(format!(
+                "Tensor::new: {} values cannot fill shape {:?} ({} elements)",
+                data.len(),
+                shape,
+                numel(shape)
+            ));
+        }
+        Ok(Tensor {
+            shape: SmallVec::from_slice(shape),
+            data: Arc::new(data),
+        })
+    }
+
+    /// A rank-0 tensor.
+    ///
+    /// ```
+    /// assert_eq!(tape::Tensor::scalar(2.5).item(), 2.5);
+    /// ```
+    pub fn scalar(x: f64) -> Tensor {
+        Tensor::new(vec![x], &[])
+    }
+
+    /// A tensor of the given shape filled with `x`.
+    ///
+    /// ```
+    /// assert_eq!(tape::Tensor::full(&[2, 2], 7.0).sum().item(), 28.0);
+    /// ```
+    pub fn full(shape: &[usize], x: f64) -> Tensor {
+        Tensor::new(vec![x; numel(shape)], shape)
+    }
+
+    /// A tensor of zeros.
+    ///
+    /// ```
+    /// assert_eq!(tape::Tensor::zeros(&[3]).to_vec(), vec![0.0; 3]);
+    /// ```
+    pub fn zeros(shape: &[usize]) -> Tensor {
+        Tensor::full(shape, 0.0)
+    }
+
+    /// A tensor of ones.
+    ///
+    /// ```
+    /// assert_eq!(tape::Tensor::ones(&[2, 3]).sum().item(), 6.0);
+    /// ```
+    pub fn ones(shape: &[usize]) -> Tensor {
+        Tensor::full(shape, 1.0)
+    }
+
+    /// Standard normal samples from a seeded generator: the same seed gives the same tensor.
+    ///
+    /// ```
+    /// let a = tape::Tensor::randn(&[3], 7);
+    /// assert_eq!(a, tape::Tensor::randn(&[3], 7));
+    /// ```
+    pub fn randn(shape: &[usize], seed: u64) -> Tensor {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let normal = Normal::new(0.0, 1.0).expect("unit normal is valid");
+        Tensor::new(
+            (0..numel(shape)).map(|_| normal.sample(&mut rng)).collect(),
+            shape,
+        )
+    }
+
+    /// Uniform samples on `[low, high)` from a seeded generator.
+    ///
+    /// ```
+    /// let u = tape::Tensor::rand_uniform(&[100], -1.0, 1.0, 3);
+    /// assert!(u.to_vec().iter().all(|x| (-1.0..1.0).contains(x)));
+    /// ```
+    pub fn rand_uniform(shape: &[usize], low: f64, high: f64, seed: u64) -> Tensor {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Tensor::new(
+            (0..numel(shape))
+                .map(|_| low + (high - low) * rng.random::<f64>())
+                .collect(),
+            shape,
+        )
+    }
+
+    /// The extents of each axis.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of axes.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The elements in row-major order.
+    pub fn data(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// Mutable access to the elements; copies them first if another tensor shares them.
+    ///
+    /// ```
+    /// let mut t = tape::Tensor::zeros(&[2]);
+    /// t.data_mut()[1] = 5.0;
+    /// assert_eq!(t.to_vec(), vec![0.0, 5.0]);
+    /// ```
+    pub fn data_mut(&mut self) -> &mut [f64] {
+        Arc::make_mut(&mut self.data).as_mut_slice()
+    }
+
+    /// The elements as a fresh `Vec`.
+    pub fn to_vec(&self) -> Vec<f64> {
+        self.data.to_vec()
+    }
+
+    /// The value of a one-element tensor. Panics on any other size.
+    #[track_caller]
+    pub fn item(&self) -> f64 {
+        assert!(
+            self.numel() == 1,
+            "item: tensor of shape {:?} has {} elements, not one",
+            self.shape,
+            self.numel()
+        );
+        self.data[0]
+    }
+
+    /// The element at a multi-index.
+    #[track_caller]
+    pub fn at(&self, index: &[usize]) -> f64 {
+        assert!(
+            index.len() == self.rank() && index.iter().zip(&self.shape).all(|(i, n)| i < n),
+            "at: index {index:?} is outside shape {:?}",
+            self.shape
+        );
+        let s = strides(&self.shape);
+        self.data[index.iter().zip(&s).map(|(i, s)| i * s).sum::<usize>()]
+    }
+
+    /// Applies `f` to every element.
+    pub fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
+        Tensor::new(self.data.iter().map(|&x| f(x)).collect(), &self.shape)
+    }
+
+    /// Combines two tensors elementwise under NumPy broadcasting; `op` names the caller in
+    /// the panic message when the shapes are incompatible.
+    #[track_caller]
+    pub fn zip_with(&self, other: &Tensor, op: &str, f: impl Fn(f64, f64) -> f64) -> Tensor {
+        let (a, b) = (&self.data[..], &other.data[..]);
+        if self.shape == other.shape {
+            return Tensor::new(
+                a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect(),
+                &self.shape,
+            );
+        }
+        let shape = broadcast_shape(op, &self.shape, &other.shape);
+        if b.len() == 1 && shape == self.shape {
+            let y = b[0];
+            return Tensor::new(a.iter().map(|&x| f(x, y)).collect(), &shape);
+        }
+        if a.len() == 1 && shape == other.shape {
+            let x = a[0];
+            return Tensor::new(b.iter().map(|&y| f(x, y)).collect(), &shape);
+        }
+        let sa = broadcast_strides(&self.shape, &shape);
+        let sb = broadcast_strides(&other.shape, &shape);
+        let mut out = Vec::with_capacity(numel(&shape));
+        for_each_offset(&shape, &sa, &sb, |i, j| out.push(f(a[i], b[j])));
+        Tensor::new(out, &shape)
+    }
+
+    /// Sum of all elements, as a rank-0 tensor.
+    pub fn sum(&self) -> Tensor {
+        Tensor::scalar(self.data.iter().sum())
+    }
+
+    /// Mean of all elements, as a rank-0 tensor.
+    pub fn mean(&self) -> Tensor {
+        Tensor::scalar(self.data.iter().sum::<f64>() / self.numel() as f64)
+    }
+
+    /// Sum along one axis; `keepdim` keeps that axis with extent 1.
+    ///
+    /// ```
+    /// let t = tape::Tensor::from([[1.0, 2.0], [3.0, 4.0]]);
+    /// assert_eq!(t.sum_axis(0, false).to_vec(), vec![4.0, 6.0]);
+    /// assert_eq!(t.sum_axis(1, true).shape(), &[2, 1]);
+    /// ```
+    #[track_caller]
+    pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor {
+        assert!(
+            axis < self.rank(),
+            "sum_axis: axis {axis} is out of range for shape {:?}",
+            self.shape
+        );
+        let outer = numel(&self.shape[..axis]);
+        let n = self.shape[axis];
+        let inner = numel(&self.shape[axis + 1..]);
+        let mut out = vec![0.0; outer * inner];
+        for o in 0..outer {
+            let dst = &mut out[o * inner..(o + 1) * inner];
+            for k in 0..n {
+                let src = &self.data[(o * n + k) * inner..(o * n + k + 1) * inner];
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d += s;
+                }
+            }
+        }
+        let mut shape = self.shape.clone();
+        if keepdim {
+            shape[axis] = 1;
+        } else {
+            shape.remove(axis);
+        }
+        Tensor::new(out, &shape)
+    }
+
+    /// The same data under another shape with the same number of elements (no copy).
+    ///
+    /// ```
+    /// let t = tape::Tensor::from([1.0, 2.0, 3.0, 4.0]).reshape(&[2, 2]);
+    /// assert_eq!(t.at(&[1, 1]), 4.0);
+    /// ```
+    #[track_caller]
+    pub fn reshape(&self, shape: &[usize]) -> Tensor {
+        assert!(
+            numel(shape) == self.numel(),
+            "reshape: cannot view shape {:?} ({} elements) as {:?} ({} elements)",
+            self.shape,
+            self.numel(),
+            shape,
+            numel(shape)
+        );
+        Tensor {
+            shape: SmallVec::from_slice(shape),
+            data: Arc::clone(&self.data),
+        }
+    }
+
+    /// Swaps two axes (a copy in the new order).
+    ///
+    /// ```
+    /// let t = tape::Tensor::from([[1.0, 2.0, 3.0]]).transpose(0, 1);
+    /// assert_eq!(t.shape(), &[3, 1]);
+    /// ```
+    #[track_caller]
+    pub fn transpose(&self, d0: usize, d1: usize) -> Tensor {
+        assert!(
+            d0 < self.rank() && d1 < self.rank(),
+            "transpose: axes ({d0}, {d1}) are out of range for shape {:?}",
+            self.shape
+        );
+        let mut shape = self.shape.clone();
+        shape.swap(d0, d1);
+        let mut s = strides(&self.shape);
+        s.swap(d0, d1);
+        let mut out = Vec::with_capacity(self.numel());
+        for_each_offset(&shape, &s, &s, |i, _| out.push(self.data[i]));
+        Tensor::new(out, &shape)
+    }
+
+    /// Repeats the tensor along axes of extent 1 (and new leading axes) to reach `shape`.
+    ///
+    /// ```
+    /// let t = tape::Tensor::from([1.0, 2.0]).broadcast_to(&[2, 2]);
+    /// assert_eq!(t.to_vec(), vec![1.0, 2.0, 1.0, 2.0]);
+    /// ```
+    #[track_caller]
+    pub fn broadcast_to(&self, shape: &[usize]) -> Tensor {
+        let target = broadcast_shape("broadcast_to", &self.shape, shape);
+        assert!(
+            target[..] == shape[..],
+            "broadcast_to: shape {:?} cannot be broadcast to {:?}",
+            self.shape,
+            shape
+        );
+        let s = broadcast_strides(&self.shape, shape);
+        let mut out = Vec::with_capacity(numel(shape));
+        for_each_offset(shape, &s, &s, |i, _| out.push(self.data[i]));
+        Tensor::new(out, shape)
+    }
+
+    /// `op(a) · op(b)` for 2-D tensors, where `op` transposes when its flag is set. The
+    /// transposed operands are read in place, so `Xᵀ·g` never copies `X`.
+    ///
+    /// ```
+    /// let a = tape::Tensor::from([[1.0, 2.0], [3.0, 4.0]]);
+    /// let i = tape::Tensor::from([[1.0, 0.0], [0.0, 1.0]]);
+    /// assert_eq!(a.gemm(&i, true, false), a.transpose(0, 1));
+    /// ```
+    #[track_caller]
+    pub fn gemm(&self, b: &Tensor, ta: bool, tb: bool) -> Tensor {
+        assert!(
+            self.rank() == 2 && b.rank() == 2,
+            "matmul: expects matrices or vectors, got shapes {:?} and {:?}",
+            self.shape,
+            b.shape
+        );
+        let (m, k) = if ta {
+            (self.shape[1], self.shape[0])
+        } else {
+            (self.shape[0], self.shape[1])
+        };
+        let (k2, n) = if tb {
+            (b.shape[1], b.shape[0])
+        } else {
+            (b.shape[0], b.shape[1])
+        };
+        assert!(
+            k == k2,
+            "matmul: inner dimensions differ: shapes {:?}{} and {:?}{}",
+            self.shape,
+            if ta { "ᵀ" } else { "" },
+            b.shape,
+            if tb { "ᵀ" } else { "" }
+        );
+        let out = crate::kernels::gemm(&self.data, &b.data, m, k, n, ta, tb);
+        Tensor::new(out, &[m, n])
+    }
+
+    /// Matrix product with NumPy's promotion of vectors: `[m,k]·[k]` is `[m]`,
+    /// `[k]·[k,n]` is `[n]`, `[k]·[k]` is a scalar.
+    ///
+    /// ```
+    /// let x = tape::Tensor::from([[1.0, 2.0], [3.0, 4.0]]);
+    /// let w = tape::Tensor::from([1.0, 1.0]);
+    /// assert_eq!(x.matmul(&w).to_vec(), vec![3.0, 7.0]);
+    /// ```
+    #[track_caller]
+    pub fn matmul(&self, b: &Tensor) -> Tensor {
+        crate::Algebra::matmul(self, b)
+    }
+}
+
+impl fmt::Debug for Tensor {
+    /// Shape and every element at full (round-trip) precision.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor{:?}{:?}", &self.shape[..], &self.data[..])
+    }
+}
+
+/// A number as `%g` prints it with six significant digits: short enough for a listing,
+/// and `1.9000000000000001` reads as `1.9`.
+pub fn fmt_g(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let e = x.abs().log10().floor() as i32;
+    let trim = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    if !(-4..6).contains(&e) {
+        let s = format!("{x:.5e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        format!("{}e{exp}", trim(mantissa.to_string()))
+    } else {
+        trim(format!("{:.*}", (5 - e) as usize, x))
+    }
+}
+
+/// Writes nested brackets, eliding the middle of long axes as NumPy does.
+fn write_nested(f: &mut fmt::Formatter<'_>, data: &[f64], shape: &[usize]) -> fmt::Result {
+    const EDGE: usize = 3;
+    if shape.is_empty() {
+        return match f.precision() {
+            Some(p) => write!(f, "{:.*}", p, data[0]),
+            None => f.write_str(&fmt_g(data[0])),
+        };
+    }
+    let (n, inner) = (shape[0], numel(&shape[1..]));
+    write!(f, "[")?;
+    let mut first = true;
+    for i in 0..n {
+        if n > 2 * EDGE + 1 && i == EDGE {
+            write!(f, ", ...")?;
+        }
+        if n > 2 * EDGE + 1 && (EDGE..n - EDGE).contains(&i) {
+            continue;
+        }
+        if !first {
+            write!(f, ", ")?;
+        }
+        first = false;
+        write_nested(f, &data[i * inner..(i + 1) * inner], &shape[1..])?;
+    }
+    write!(f, "]")
+}
+
+impl fmt::Display for Tensor {
+    /// Nested brackets, six significant digits (or the precision asked for, `{:.3}`),
+    /// long axes elided.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_nested(f, &self.data, &self.shape)
+    }
+}
+
+impl From<f64> for Tensor {
+    fn from(x: f64) -> Tensor {
+        Tensor::scalar(x)
+    }
+}
+
+impl From<Vec<f64>> for Tensor {
+    fn from(v: Vec<f64>) -> Tensor {
+        let n = v.len();
+        Tensor::new(v, &[n])
+    }
+}
+
+impl From<&[f64]> for Tensor {
+    fn from(v: &[f64]) -> Tensor {
+        Tensor::from(v.to_vec())
+    }
+}
+
+impl<const N: usize> From<[f64; N]> for Tensor {
+    fn from(v: [f64; N]) -> Tensor {
+        Tensor::new(v.to_vec(), &[N])
+    }
+}
+
+impl<const M: usize, const N: usize> From<[[f64; N]; M]> for Tensor {
+    fn from(v: [[f64; N]; M]) -> Tensor {
+        Tensor::new(v.iter().flatten().copied().collect(), &[M, N])
+    }
+}
+
+impl<const L: usize, const M: usize, const N: usize> From<[[[f64; N]; M]; L]> for Tensor {
+    fn from(v: [[[f64; N]; M]; L]) -> Tensor {
+        Tensor::new(v.iter().flatten().flatten().copied().collect(), &[L, M, N])
+    }
+}

@@ -1,0 +1,312 @@
+//! The engine's promises, each checked against something independent of it: the drug
+//! dosage tutorial's published figures (and the hand derivation below), closed-form
+//! second derivatives, and the behaviour PyTorch documents for the same calls.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use tape::prelude::*;
+use tape::{hessian, hvp, Op};
+
+/// The drug-dosage tutorial: x = 0..7, y below, m = 0.9, b = 0.1.
+const XS: [f64; 8] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+const YS: [f64; 8] = [1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37];
+
+/// By hand: residuals r = m·x + b − y are
+/// [-1.76, -0.31, 1.28, 2.47, 3.61, 5.27, 6.73, 7.77];
+/// C = Σr²/8 = 157.4038/8 = 19.675475, ∂C/∂m = 2/8·Σr·x = 145.22/4 = 36.305,
+/// ∂C/∂b = 2/8·Σr = 25.06/4 = 6.265. The tutorial prints the same three figures.
+const COST: f64 = 19.675475;
+const DM: f64 = 36.305;
+const DB: f64 = 6.265;
+
+#[test]
+fn dosage_partials_by_scalar_ops() {
+    let tape = Tape::new();
+    let (m, b) = (tape.param(0.9), tape.param(0.1));
+    let mut cost = tape.constant(0.0);
+    for (x, y) in XS.iter().zip(YS) {
+        cost = cost + (m * *x + b - y).square();
+    }
+    let cost = cost / 8.0;
+    let grads = cost.backward();
+    assert!((cost.item() - COST).abs() < 1e-12, "{}", cost.item());
+    assert!(
+        (grads.get(m).item() - DM).abs() < 1e-12,
+        "{}",
+        grads.get(m).item()
+    );
+    assert!(
+        (grads.get(b).item() - DB).abs() < 1e-12,
+        "{}",
+        grads.get(b).item()
+    );
+}
+
+#[test]
+fn dosage_partials_by_matrix_form() {
+    let tape = Tape::new();
+    let x = tape.constant(Tensor::new(XS.to_vec(), &[8, 1]));
+    let y = tape.constant(Tensor::new(YS.to_vec(), &[8, 1]));
+    let w = tape.param([[0.9]]);
+    let b = tape.param([0.1]);
+    let cost = (x.matmul(&w) + b - y).square().mean();
+    let grads = cost.backward();
+    assert!((cost.item() - COST).abs() < 1e-12);
+    assert!((grads.get(w).item() - DM).abs() < 1e-12);
+    assert!((grads.get(b).item() - DB).abs() < 1e-12);
+    assert_eq!(grads.get(w).shape(), &[1, 1]);
+    assert_eq!(grads.get(b).shape(), &[1]);
+}
+
+#[test]
+fn second_derivative_of_cube() {
+    let tape = Tape::new();
+    let x = tape.param(2.0);
+    let dx = tape.grad(x.powi(3), &[x], true)[0];
+    let ddx = tape.grad(dx, &[x], true)[0];
+    let dddx = tape.grad(ddx, &[x], false)[0];
+    // d/dx x³ = 3x² = 12, d²/dx² = 6x = 12, d³/dx³ = 6.
+    assert_eq!((dx.item(), ddx.item(), dddx.item()), (12.0, 12.0, 6.0));
+    // The same through the multiplication rule rather than powi.
+    let y = x * x * x;
+    let d = tape.grad(y, &[x], true)[0];
+    assert_eq!(tape.grad(d, &[x], false)[0].item(), 12.0);
+}
+
+/// Pins a closure's signature to the higher-ranked one `hvp` and `hessian` take.
+fn several<F: for<'t> Fn(&[Var<'t>]) -> Var<'t>>(f: F) -> F {
+    f
+}
+fn single<F: for<'t> Fn(Var<'t>) -> Var<'t>>(f: F) -> F {
+    f
+}
+
+/// The Hessian of MSE of y = Xw + b in (w, b) is (2/n)·[X 1]ᵀ[X 1], whatever w, b, y.
+/// Built column by column from Hessian-vector products, against the product of the
+/// design matrix with itself computed here with plain loops.
+#[test]
+fn hessian_of_mse_is_twice_the_gram_matrix() {
+    let (n, d) = (20, 3);
+    let x = Tensor::randn(&[n, d], 1);
+    let y = Tensor::randn(&[n], 2);
+    let (w0, b0) = (Tensor::randn(&[d], 3), Tensor::scalar(0.3));
+    let mse = several(|p| {
+        let tape = p[0].tape();
+        let pred = tape.constant(x.clone()).matmul(&p[0]) + p[1];
+        (pred - tape.constant(y.clone())).square().mean()
+    });
+    let mut h = vec![vec![0.0; d + 1]; d + 1];
+    for j in 0..=d {
+        let mut vw = vec![0.0; d];
+        let mut vb = 0.0;
+        if j < d {
+            vw[j] = 1.0;
+        } else {
+            vb = 1.0;
+        }
+        let hv = hvp(
+            mse,
+            &[w0.clone(), b0.clone()],
+            &[Tensor::from(vw), Tensor::scalar(vb)],
+        );
+        for i in 0..d {
+            h[i][j] = hv[0].data()[i];
+        }
+        h[d][j] = hv[1].item();
+    }
+    let row = |r: usize| -> Vec<f64> { (0..d).map(|c| x.at(&[r, c])).chain([1.0]).collect() };
+    for i in 0..=d {
+        for j in 0..=d {
+            let gram: f64 = (0..n).map(|r| row(r)[i] * row(r)[j]).sum();
+            let want = 2.0 / n as f64 * gram;
+            assert!(
+                (h[i][j] - want).abs() < 1e-12,
+                "H[{i}][{j}] = {} want {want}",
+                h[i][j]
+            );
+        }
+    }
+}
+
+#[test]
+fn full_hessian_of_a_small_function() {
+    // f(a, b) = a²·b + exp(a·b): H = [[2b + b²e, 2a + e + ab·e], [2a + e + ab·e, a²e]], e = exp(ab)
+    let f = single(|v| {
+        let a = v.reshape(&[2]).mul(&v.tape().constant([1.0, 0.0])).sum();
+        let b = v.mul(&v.tape().constant([0.0, 1.0])).sum();
+        a * a * b + (a * b).exp()
+    });
+    let (a, b) = (0.7, -0.4);
+    let h = hessian(f, &Tensor::from([a, b]));
+    let e = f64::exp(a * b);
+    let want = [
+        2.0 * b + b * b * e,
+        2.0 * a + e + a * b * e,
+        2.0 * a + e + a * b * e,
+        a * a * e,
+    ];
+    for (got, want) in h.data().iter().zip(want) {
+        assert!((got - want).abs() < 1e-12, "{h:?}");
+    }
+}
+
+#[test]
+fn backward_twice_gives_the_same_answer_and_keeps_the_tape() {
+    let tape = Tape::new();
+    let w = tape.param([1.5, -0.5]);
+    let loss = (w * w * 3.0).sum();
+    let len = tape.len();
+    let first = loss.backward().get(w);
+    let second = loss.backward().get(w);
+    assert_eq!(first, second);
+    assert_eq!(first.to_vec(), vec![9.0, -3.0]);
+    assert_eq!(tape.len(), len, "backward records nothing");
+    // Still usable: extend the graph and differentiate again.
+    let more = loss + w.sum();
+    assert_eq!(more.backward().get(w).to_vec(), vec![10.0, -2.0]);
+}
+
+#[test]
+fn constants_record_nothing_and_no_grad_records_nothing() {
+    let tape = Tape::new();
+    let c = tape.constant([1.0, 2.0]);
+    let d = (c * 2.0).exp();
+    assert_eq!(d.op(), Op::Const);
+    let w = tape.param(1.0);
+    let inside = tape.no_grad(|| w * 5.0);
+    assert_eq!(inside.op(), Op::Const);
+    assert!((w * 5.0).requires_grad(), "recording resumes after no_grad");
+}
+
+#[test]
+fn detach_stops_gradients() {
+    let tape = Tape::new();
+    let x = tape.param(3.0);
+    let y = x.square() * x.detach();
+    // d/dx (x²·c) with c = 3 held constant: 2x·3 = 18, not 3x² = 27.
+    assert_eq!(y.backward().get(x).item(), 18.0);
+}
+
+#[test]
+fn unreachable_params_get_zeros() {
+    let tape = Tape::new();
+    let (a, b) = (tape.param([1.0, 2.0]), tape.param([[1.0], [2.0]]));
+    let g = a.sum().backward();
+    assert_eq!(g.get(b), Tensor::zeros(&[2, 1]));
+}
+
+fn panic_message(f: impl FnOnce()) -> (String, String) {
+    use std::sync::{Arc, Mutex};
+    let location = Arc::new(Mutex::new(String::new()));
+    let seen = Arc::clone(&location);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(l) = info.location() {
+            *seen.lock().unwrap() = format!("{}:{}", l.file(), l.line());
+        }
+    }));
+    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("should panic");
+    std::panic::set_hook(previous);
+    let msg = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    let loc = location.lock().unwrap().clone();
+    (msg, loc)
+}
+
+/// Library misuse panics with the op and both shapes, at the caller's line. One test
+/// holds all the checks because the panic hook is process-wide.
+#[test]
+fn misuse_panics_name_the_op_and_shapes_at_the_callers_line() {
+    let tape = Tape::new();
+    let a = tape.param(Tensor::zeros(&[2, 3]));
+    let b = tape.param(Tensor::zeros(&[4]));
+
+    let (msg, loc) = panic_message(|| {
+        let _ = a + b;
+    });
+    assert_eq!(
+        msg,
+        "add: shapes [2, 3] and [4] cannot be broadcast together"
+    );
+    assert!(
+        loc.starts_with(&format!("{}:", file!())),
+        "reported at {loc}"
+    );
+
+    let (msg, loc) = panic_message(|| {
+        let _ = a.matmul(&tape.param(Tensor::zeros(&[2, 2])));
+    });
+    assert_eq!(
+        msg,
+        "matmul: inner dimensions differ: shapes [2, 3] and [2, 2]"
+    );
+    assert!(
+        loc.starts_with(&format!("{}:", file!())),
+        "reported at {loc}"
+    );
+
+    let (msg, _) = panic_message(|| {
+        let _ = (a * 2.0).backward();
+    });
+    assert!(msg.starts_with("backward: output #"), "{msg}");
+    assert!(msg.contains("has shape [2, 3]"), "{msg}");
+
+    let other = Tape::new();
+    let foreign = other.param(1.0);
+    let (msg, _) = panic_message(|| {
+        let _ = a.sum() * foreign;
+    });
+    assert!(msg.contains("belongs to another tape"), "{msg}");
+
+    let loss = a.sum();
+    let grads = loss.backward();
+    let (msg, _) = panic_message(|| {
+        let _ = grads.get(foreign);
+    });
+    assert!(msg.contains("belongs to another tape"), "{msg}");
+    let later = tape.param(1.0);
+    let (msg, _) = panic_message(|| {
+        let _ = grads.get(later * 2.0);
+    });
+    assert!(msg.contains("recorded after the output"), "{msg}");
+    let (msg, _) = panic_message(|| {
+        let _ = grads.get(tape.constant(1.0));
+    });
+    assert!(msg.contains("is a constant"), "{msg}");
+
+    let t = Tape::new();
+    t.set_detect_anomaly(true);
+    let x = t.param([1.0, -1.0]);
+    let (msg, loc) = panic_message(|| {
+        let _ = x.ln();
+    });
+    assert!(
+        msg.starts_with("detect_anomaly: ln at node #1 made NaN from finite inputs #0 = [1, -1]"),
+        "{msg}"
+    );
+    assert!(
+        loc.starts_with(&format!("{}:", file!())),
+        "reported at {loc}"
+    );
+    let z = t.param(0.0);
+    let (msg, _) = panic_message(|| {
+        let _ = 1.0 / z;
+    });
+    assert!(msg.contains("div") && msg.contains("an infinity"), "{msg}");
+}
+
+#[test]
+fn wengert_listing_and_dot() {
+    let tape = Tape::new();
+    let m = tape.param(0.9);
+    let b = tape.param(0.1);
+    let x = tape.constant([0.0, 1.0, 2.0]);
+    let y = tape.constant([1.86, 1.31, 0.62]);
+    let cost = (m * x + b - y).square().mean();
+    insta::assert_snapshot!("listing", tape.to_string());
+    let grads = cost.backward();
+    insta::assert_snapshot!("listing_with_grads", grads.to_string());
+    insta::assert_snapshot!("dot", tape.to_dot(Some(&grads)));
+}
