@@ -1,1 +1,37 @@
-//! Linear regression on the tape (work in progress).
+//! # model: linear regression on descent's tape
+//!
+//! `y = XW + b` trained on mean squared error by gradient descent, every gradient from
+//! the tape's `backward()`; the closed form beside it; CSV data with strict parsing.
+//!
+//! ```
+//! use model::*;
+//! let data = synthetic(100, &[1.3], 4.0, 0.5, (0.0, 1.0), 1);
+//! let mut lin = Linear::new(1, 1, Init::Zeros);
+//! let c = curvature(&lin, &data, 0.0).unwrap();
+//! let cfg = TrainConfig { schedule: Schedule::Iterations(20_000), tol: Some(1e-15), ..Default::default() };
+//! train(&mut lin, &mut Sgd::new(c.best_lr()), &data, None, &cfg, |_| {}).unwrap();
+//! let (w, b) = least_squares(&data, 0.0, Solver::Qr).unwrap();
+//! assert!((lin.weights()[0] - w[0]).abs() < 1e-6 && (lin.bias() - b).abs() < 1e-6);
+//! ```
+
+#![warn(missing_docs)]
+
+mod closed;
+mod data;
+mod linear;
+mod loss;
+mod optim;
+mod train;
+
+pub use closed::{cholesky, cholesky_solve, gram, least_squares, Solver};
+pub use data::{
+    load_csv, parse_csv, split_chronological, split_shuffled, synthetic, Column, CsvOptions,
+    DataError, Dataset, Missing, Standardizer,
+};
+pub use linear::{Bound, Init, Linear, Model, Params};
+pub use loss::{lasso, metrics, mse, mse_gradient, ridge, sse, Metrics};
+pub use optim::{Adam, Momentum, Optimizer, Sgd};
+pub use train::{
+    curvature, curvature_at, evaluate, objective, train, Curvature, History, Progress, Schedule,
+    TrainConfig, TrainError,
+};

@@ -1,0 +1,162 @@
+//! The closed-form least-squares fit that gradient descent is compared against, as the
+//! tutorials compare with scikit-learn: normal equations by Cholesky, or Householder QR
+//! for ill-conditioned data. The ridge term matches the training loss
+//! `mean((Xw + b − y)²) + λ·Σw²` (the intercept is not penalised).
+
+use crate::data::Dataset;
+
+/// How to solve the least-squares problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Solver {
+    /// `(AᵀA + nλD)θ = Aᵀy` by Cholesky: fast, squares the condition number.
+    Cholesky,
+    /// Householder QR of `A` (stacked with `√(nλ)·D` for ridge): slower, stable.
+    Qr,
+}
+
+/// The design matrix `A = [X 1]` as rows.
+fn design(data: &Dataset) -> Vec<Vec<f64>> {
+    (0..data.len())
+        .map(|i| data.row(i).iter().copied().chain([1.0]).collect())
+        .collect()
+}
+
+/// The minimiser `(w, b)` of `mean((Xw + b − y)²) + l2·Σw²`.
+///
+/// ```
+/// use model::{least_squares, Dataset, Solver};
+/// let d = Dataset::from_rows(&[vec![0.0], vec![1.0], vec![2.0]], &[1.0, 3.0, 5.0]);
+/// let (w, b) = least_squares(&d, 0.0, Solver::Qr).unwrap();
+/// assert!((w[0] - 2.0).abs() < 1e-12 && (b - 1.0).abs() < 1e-12);
+/// ```
+pub fn least_squares(data: &Dataset, l2: f64, solver: Solver) -> Result<(Vec<f64>, f64), String> {
+    let a = design(data);
+    let y = data.y.data();
+    let (n, p) = (a.len(), data.dim() + 1);
+    let theta = match solver {
+        Solver::Cholesky => {
+            let mut ata = gram(&a);
+            for j in 0..p - 1 {
+                ata[j][j] += n as f64 * l2;
+            }
+            let aty: Vec<f64> = (0..p)
+                .map(|j| a.iter().zip(y).map(|(r, y)| r[j] * y).sum())
+                .collect();
+            let l = cholesky(&ata).ok_or(
+                "the normal equations are singular: features are collinear (try the QR solver or a ridge penalty)",
+            )?;
+            cholesky_solve(&l, &aty)
+        }
+        Solver::Qr => {
+            let mut rows = a;
+            let mut rhs = y.to_vec();
+            if l2 > 0.0 {
+                for j in 0..p - 1 {
+                    let mut r = vec![0.0; p];
+                    r[j] = (n as f64 * l2).sqrt();
+                    rows.push(r);
+                    rhs.push(0.0);
+                }
+            }
+            qr_solve(rows, rhs).ok_or(
+                "the design matrix is rank deficient: features are collinear (try a ridge penalty)",
+            )?
+        }
+    };
+    Ok((theta[..p - 1].to_vec(), theta[p - 1]))
+}
+
+/// `AᵀA`.
+pub fn gram(a: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let p = a.first().map_or(0, |r| r.len());
+    let mut g = vec![vec![0.0; p]; p];
+    for r in a {
+        for i in 0..p {
+            for j in 0..=i {
+                g[i][j] += r[i] * r[j];
+            }
+        }
+    }
+    for i in 0..p {
+        for j in i + 1..p {
+            g[i][j] = g[j][i];
+        }
+    }
+    g
+}
+
+/// Lower-triangular `L` with `LLᵀ = M`, or `None` if `M` is not positive definite.
+pub fn cholesky(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let p = m.len();
+    let mut l = vec![vec![0.0; p]; p];
+    let scale = (0..p).map(|i| m[i][i].abs()).fold(0.0, f64::max);
+    for i in 0..p {
+        for j in 0..=i {
+            let s: f64 = m[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
+            if i == j {
+                if s <= 1e-13 * scale {
+                    return None;
+                }
+                l[i][i] = s.sqrt();
+            } else {
+                l[i][j] = s / l[j][j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// Solves `LLᵀx = b`.
+pub fn cholesky_solve(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+    let p = l.len();
+    let mut z = vec![0.0; p];
+    for i in 0..p {
+        z[i] = (b[i] - (0..i).map(|k| l[i][k] * z[k]).sum::<f64>()) / l[i][i];
+    }
+    let mut x = vec![0.0; p];
+    for i in (0..p).rev() {
+        x[i] = (z[i] - (i + 1..p).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
+    }
+    x
+}
+
+/// Least squares `min ‖Ax − b‖` by Householder QR; `None` if `A` is rank deficient.
+fn qr_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let (n, p) = (a.len(), a.first().map_or(0, |r| r.len()));
+    if n < p {
+        return None;
+    }
+    let scale = a
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+        .max(1.0);
+    for k in 0..p {
+        let norm = (k..n).map(|i| a[i][k] * a[i][k]).sum::<f64>().sqrt();
+        if norm <= 1e-12 * scale {
+            return None;
+        }
+        let alpha = if a[k][k] > 0.0 { -norm } else { norm };
+        let mut v: Vec<f64> = (k..n).map(|i| a[i][k]).collect();
+        v[0] -= alpha;
+        let vv: f64 = v.iter().map(|x| x * x).sum();
+        if vv == 0.0 {
+            continue;
+        }
+        for j in k..p {
+            let s: f64 = (k..n).map(|i| v[i - k] * a[i][j]).sum::<f64>() * 2.0 / vv;
+            for i in k..n {
+                a[i][j] -= s * v[i - k];
+            }
+        }
+        let s: f64 = (k..n).map(|i| v[i - k] * b[i]).sum::<f64>() * 2.0 / vv;
+        for i in k..n {
+            b[i] -= s * v[i - k];
+        }
+    }
+    let mut x = vec![0.0; p];
+    for i in (0..p).rev() {
+        x[i] = (b[i] - (i + 1..p).map(|k| a[i][k] * x[k]).sum::<f64>()) / a[i][i];
+    }
+    Some(x)
+}

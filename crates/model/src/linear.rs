@@ -1,0 +1,147 @@
+//! Models whose parameters live outside the tape between steps, and `Linear`.
+
+use indexmap::IndexMap;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use tape::prelude::*;
+
+/// Parameters by name, in insertion order, as PyTorch's `named_parameters()`.
+pub type Params = IndexMap<String, Tensor>;
+
+/// Parameters bound to one tape for one step.
+pub type Bound<'t> = IndexMap<String, Var<'t>>;
+
+/// A model trained by gradient descent: named parameters, and a forward pass on a tape.
+///
+/// Parameters are plain tensors between steps; each step binds them to a fresh (or
+/// cleared) tape with [`Model::bind`], so the tape only ever holds one step's graph.
+pub trait Model {
+    /// The parameters by name, in order.
+    fn named_parameters(&self) -> &Params;
+    /// Mutable parameters, for optimizers.
+    fn named_parameters_mut(&mut self) -> &mut Params;
+    /// The prediction for the rows of `x`, from parameters bound to `x`'s tape.
+    fn forward<'t>(&self, params: &Bound<'t>, x: Var<'t>) -> Var<'t>;
+    /// The parameters a ridge or lasso penalty applies to (all but biases, by default).
+    fn penalized(&self) -> Vec<String> {
+        self.named_parameters()
+            .keys()
+            .filter(|k| !k.contains("bias"))
+            .cloned()
+            .collect()
+    }
+    /// Puts every parameter on `tape` as a value that requires gradients.
+    fn bind<'t>(&self, tape: &'t Tape) -> Bound<'t> {
+        self.named_parameters()
+            .iter()
+            .map(|(k, v)| (k.clone(), tape.param(v.clone())))
+            .collect()
+    }
+}
+
+/// How `Linear` starts its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// Every weight and bias 0, as the tutorials start.
+    Zeros,
+    /// Every weight and bias the same value.
+    Constant(f64),
+    /// U(−√(1/fan_in), √(1/fan_in)) with a seed, as PyTorch's `nn.Linear`.
+    Uniform(u64),
+    /// N(0, 1/fan_in) with a seed.
+    Normal(u64),
+}
+
+/// `y = X·W + b`: `weight` is `[in, out]`, `bias` is `[out]`.
+///
+/// ```
+/// use model::{Init, Linear, Model};
+/// use tape::prelude::*;
+/// let lin = Linear::new(2, 1, Init::Constant(0.5));
+/// let tape = Tape::new();
+/// let p = lin.bind(&tape);
+/// let y = lin.forward(&p, tape.constant([[1.0, 2.0]]));
+/// assert_eq!(y.value().to_vec(), vec![2.0]);
+/// assert_eq!(lin.named_parameters().keys().collect::<Vec<_>>(), ["weight", "bias"]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Linear {
+    params: Params,
+}
+
+impl Linear {
+    /// A linear map from `in_features` to `out_features`.
+    pub fn new(in_features: usize, out_features: usize, init: Init) -> Linear {
+        let (wn, bn) = (in_features * out_features, out_features);
+        let bound = (1.0 / in_features.max(1) as f64).sqrt();
+        let values = |n: usize, salt: u64| -> Vec<f64> {
+            match init {
+                Init::Zeros => vec![0.0; n],
+                Init::Constant(c) => vec![c; n],
+                Init::Uniform(seed) => {
+                    let mut rng = StdRng::seed_from_u64(seed ^ salt);
+                    (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+                }
+                Init::Normal(seed) => {
+                    let mut rng = StdRng::seed_from_u64(seed ^ salt);
+                    let normal = Normal::new(0.0, bound).expect("positive std");
+                    (0..n).map(|_| normal.sample(&mut rng)).collect()
+                }
+            }
+        };
+        let mut params = Params::new();
+        params.insert(
+            "weight".into(),
+            Tensor::new(values(wn, 0), &[in_features, out_features]),
+        );
+        params.insert(
+            "bias".into(),
+            Tensor::new(values(bn, 0x9e37_79b9), &[out_features]),
+        );
+        Linear { params }
+    }
+
+    /// A single-output linear model with the given weights and bias.
+    ///
+    /// ```
+    /// let lin = model::Linear::from_coefficients(&[0.9], 0.1);
+    /// assert_eq!(lin.bias(), 0.1);
+    /// ```
+    pub fn from_coefficients(weights: &[f64], bias: f64) -> Linear {
+        let mut params = Params::new();
+        params.insert(
+            "weight".into(),
+            Tensor::new(weights.to_vec(), &[weights.len(), 1]),
+        );
+        params.insert("bias".into(), Tensor::new(vec![bias], &[1]));
+        Linear { params }
+    }
+
+    /// The weights as a flat vector (column-major over outputs for one output).
+    pub fn weights(&self) -> Vec<f64> {
+        self.params["weight"].to_vec()
+    }
+
+    /// The first output's bias.
+    pub fn bias(&self) -> f64 {
+        self.params["bias"].data()[0]
+    }
+
+    /// Predictions for the rows of `x` (`[n, in]`), without a tape.
+    pub fn predict(&self, x: &Tensor) -> Tensor {
+        x.matmul(&self.params["weight"])
+            .zip_with(&self.params["bias"], "add", |a, b| a + b)
+    }
+}
+
+impl Model for Linear {
+    fn named_parameters(&self) -> &Params {
+        &self.params
+    }
+    fn named_parameters_mut(&mut self) -> &mut Params {
+        &mut self.params
+    }
+    fn forward<'t>(&self, p: &Bound<'t>, x: Var<'t>) -> Var<'t> {
+        x.matmul(&p["weight"]) + p["bias"]
+    }
+}

@@ -1,0 +1,401 @@
+//! The training loop: full-batch, mini-batch and stochastic gradient descent, with
+//! divergence caught and explained by the curvature of the loss.
+
+use crate::data::Dataset;
+use crate::linear::{Bound, Model, Params};
+use crate::loss::{lasso, mse, ridge};
+use crate::optim::Optimizer;
+use indexmap::IndexMap;
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use std::fmt;
+use tape::prelude::*;
+
+/// How long to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// This many parameter updates.
+    Iterations(usize),
+    /// This many passes over the training rows.
+    Epochs(usize),
+}
+
+/// Everything about a training run except the model and the optimizer.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// How long to train.
+    pub schedule: Schedule,
+    /// Rows per update: `None` for full batch, `Some(1)` for stochastic.
+    pub batch_size: Option<usize>,
+    /// Seed of the shuffle before each epoch (mini-batch and stochastic).
+    pub seed: u64,
+    /// Stop when the full-batch loss changes by less than `tol·max(1, loss)`.
+    pub tol: Option<f64>,
+    /// Ridge penalty `l2·Σw²` on the model's penalised parameters.
+    pub l2: f64,
+    /// Lasso penalty `l1·Σ|w|`.
+    pub l1: f64,
+    /// Call the callback every this many iterations (0: never).
+    pub log_every: usize,
+    /// Declare divergence when the full-batch loss has grown this many iterations in a
+    /// row and stands above twice the best loss seen.
+    pub patience: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> TrainConfig {
+        TrainConfig {
+            schedule: Schedule::Iterations(1000),
+            batch_size: None,
+            seed: 0,
+            tol: None,
+            l2: 0.0,
+            l1: 0.0,
+            log_every: 0,
+            patience: 20,
+        }
+    }
+}
+
+/// What the callback sees every `log_every` iterations.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Updates made so far.
+    pub iteration: usize,
+    /// Passes over the data begun so far.
+    pub epoch: usize,
+    /// The objective (loss plus penalties) of the last batch.
+    pub loss: f64,
+    /// Validation MSE, when a validation set was given.
+    pub valid: Option<f64>,
+    /// The parameters now.
+    pub params: IndexMap<String, Tensor>,
+}
+
+/// The losses of a run.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// The objective of each update's batch, before the update.
+    pub train: Vec<f64>,
+    /// Validation MSE at each callback point and at the end: (iteration, value).
+    pub valid: Vec<(usize, f64)>,
+    /// Updates made.
+    pub iterations: usize,
+    /// True if the tolerance stopped the run.
+    pub converged: bool,
+}
+
+/// Why training stopped early.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainError {
+    /// The loss became NaN or infinite, or kept growing.
+    Diverged {
+        /// The update at which it was noticed (1-based).
+        iteration: usize,
+        /// The learning rate in use.
+        lr: f64,
+        /// What was seen.
+        reason: String,
+        /// The largest stable learning rate for plain gradient descent on this data,
+        /// `2/λmax` of the loss's Hessian.
+        max_stable_lr: Option<f64>,
+    },
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let TrainError::Diverged {
+            iteration,
+            lr,
+            reason,
+            max_stable_lr,
+        } = self;
+        write!(
+            f,
+            "training diverged at iteration {iteration} (learning rate {lr}): {reason}"
+        )?;
+        if let Some(m) = max_stable_lr {
+            write!(
+                f,
+                "; the largest stable learning rate for this data is {} (2/λmax of the loss's Hessian): \
+                 try a learning rate below it, or standardise the features",
+                tape::fmt_g(*m)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+/// The objective on a batch: MSE plus penalties, recorded on `tape`.
+pub fn objective<'t, M: Model + ?Sized>(
+    model: &M,
+    p: &Bound<'t>,
+    batch: &Dataset,
+    l2: f64,
+    l1: f64,
+) -> Var<'t> {
+    let tape = p.values().next().expect("a model has parameters").tape();
+    let pred = model.forward(p, tape.constant(batch.x.clone()));
+    let mut loss = mse(pred, tape.constant(batch.y.clone()));
+    for name in model.penalized() {
+        if l2 > 0.0 {
+            loss = loss + ridge(p[&name], l2);
+        }
+        if l1 > 0.0 {
+            loss = loss + lasso(p[&name], l1);
+        }
+    }
+    loss
+}
+
+/// Validation MSE of the model's current parameters, without recording gradients.
+pub fn evaluate<M: Model + ?Sized>(model: &M, data: &Dataset) -> f64 {
+    let tape = Tape::new();
+    tape.no_grad(|| {
+        let p = model.bind(&tape);
+        mse(
+            model.forward(&p, tape.constant(data.x.clone())),
+            tape.constant(data.y.clone()),
+        )
+        .item()
+    })
+}
+
+/// Trains `model` with `opt` on `train`; `on_log` runs every `log_every` iterations.
+///
+/// ```
+/// use model::*;
+/// let data = synthetic(50, &[2.0], 1.0, 0.0, (-1.0, 1.0), 3);
+/// let mut lin = Linear::new(1, 1, Init::Zeros);
+/// let cfg = TrainConfig { schedule: Schedule::Iterations(2000), ..Default::default() };
+/// let h = train(&mut lin, &mut Sgd::new(0.5), &data, None, &cfg, |_| {}).unwrap();
+/// assert!((lin.weights()[0] - 2.0).abs() < 1e-6 && h.train.len() == 2000);
+/// ```
+pub fn train<M: Model + ?Sized>(
+    model: &mut M,
+    opt: &mut dyn Optimizer,
+    data: &Dataset,
+    valid: Option<&Dataset>,
+    cfg: &TrainConfig,
+    mut on_log: impl FnMut(&Progress),
+) -> Result<History, TrainError> {
+    let n = data.len();
+    let batch = cfg.batch_size.unwrap_or(n).clamp(1, n.max(1));
+    let full_batch = batch >= n;
+    let per_epoch = n.div_ceil(batch);
+    let total = match cfg.schedule {
+        Schedule::Iterations(k) => k,
+        Schedule::Epochs(e) => e * per_epoch,
+    };
+    let initial = model.named_parameters().clone();
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut history = History::default();
+    let mut tape = Tape::new();
+    let mut growing = 0;
+    let mut best = f64::INFINITY;
+    for it in 0..total {
+        let (epoch, k) = (it / per_epoch, it % per_epoch);
+        let rows = if full_batch {
+            None
+        } else {
+            if k == 0 {
+                order.shuffle(&mut rng);
+            }
+            Some(data.select(&order[k * batch..((k + 1) * batch).min(n)]))
+        };
+        let (loss, grads) = {
+            let p = model.bind(&tape);
+            let loss = objective(&*model, &p, rows.as_ref().unwrap_or(data), cfg.l2, cfg.l1);
+            let g = loss.backward();
+            let grads: IndexMap<String, Tensor> =
+                p.iter().map(|(k, v)| (k.clone(), g.get(*v))).collect();
+            (loss.item(), grads)
+        };
+        tape.clear();
+        // Curvature at the starting point: the diverged parameters may be NaN.
+        let diverged = |reason: String| {
+            let max_stable_lr = curvature_at(&*model, &initial, data, cfg.l2)
+                .ok()
+                .map(|c| c.max_stable_lr());
+            TrainError::Diverged {
+                iteration: it + 1,
+                lr: opt.lr(),
+                reason,
+                max_stable_lr,
+            }
+        };
+        if !loss.is_finite() {
+            let what = if loss.is_nan() { "NaN" } else { "infinite" };
+            return Err(diverged(format!("the loss became {what}")));
+        }
+        if let Some(&prev) = history.train.last() {
+            // Growing alone is not divergence: Adam and momentum wander up and down at
+            // the noise floor. Divergence grows without stopping, past twice the best.
+            best = best.min(prev);
+            if full_batch && loss > prev {
+                growing += 1;
+                if growing >= cfg.patience && loss > 2.0 * best {
+                    return Err(diverged(format!(
+                        "the loss grew {growing} iterations in a row, to {}",
+                        tape::fmt_g(loss)
+                    )));
+                }
+            } else {
+                growing = 0;
+            }
+            if let (Some(tol), true) = (cfg.tol, full_batch) {
+                if (prev - loss).abs() <= tol * loss.abs().max(1.0) {
+                    history.train.push(loss);
+                    history.converged = true;
+                    break;
+                }
+            }
+        }
+        history.train.push(loss);
+        opt.step(model.named_parameters_mut(), &grads);
+        history.iterations = it + 1;
+        if cfg.log_every > 0 && (it + 1) % cfg.log_every == 0 {
+            let v = valid.map(|v| evaluate(&*model, v));
+            if let Some(v) = v {
+                history.valid.push((it + 1, v));
+            }
+            on_log(&Progress {
+                iteration: it + 1,
+                epoch: epoch + 1,
+                loss,
+                valid: v,
+                params: model.named_parameters().clone(),
+            });
+        }
+    }
+    if let Some(v) = valid {
+        history
+            .valid
+            .push((history.iterations, evaluate(&*model, v)));
+    }
+    Ok(history)
+}
+
+/// The extreme eigenvalues of the Hessian of the objective in all parameters jointly.
+/// For MSE of a linear model it is `(2/n)·[X 1]ᵀ[X 1]` (plus `2·l2` on the weights),
+/// the same at every point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Curvature {
+    /// Largest eigenvalue.
+    pub lambda_max: f64,
+    /// Smallest eigenvalue.
+    pub lambda_min: f64,
+}
+
+impl Curvature {
+    /// `2/λmax`: plain gradient descent on a quadratic converges exactly below this.
+    pub fn max_stable_lr(&self) -> f64 {
+        2.0 / self.lambda_max
+    }
+    /// `2/(λmax + λmin)`: the constant step with the fastest worst-case convergence.
+    pub fn best_lr(&self) -> f64 {
+        2.0 / (self.lambda_max + self.lambda_min)
+    }
+    /// `λmax/λmin`: how many times slower the flattest direction converges.
+    pub fn condition_number(&self) -> f64 {
+        self.lambda_max / self.lambda_min
+    }
+}
+
+/// λmax and λmin of the objective's Hessian at the model's current parameters, by power
+/// iteration on Hessian-vector products from the tape (reverse over reverse); λmin by
+/// power iteration on `λmax·I − H`. The Hessian is never formed.
+///
+/// ```
+/// use model::*;
+/// // One feature x ∈ {0, 1}: H = (2/2)·[[1, 1], [1, 2]], eigenvalues (3 ± √5)/2.
+/// let d = Dataset::from_rows(&[vec![0.0], vec![1.0]], &[0.0, 1.0]);
+/// let c = curvature(&Linear::new(1, 1, Init::Zeros), &d, 0.0).unwrap();
+/// assert!((c.lambda_max - (3.0 + 5f64.sqrt()) / 2.0).abs() < 1e-9);
+/// assert!((c.lambda_min - (3.0 - 5f64.sqrt()) / 2.0).abs() < 1e-9);
+/// ```
+pub fn curvature<M: Model + ?Sized>(
+    model: &M,
+    data: &Dataset,
+    l2: f64,
+) -> Result<Curvature, String> {
+    curvature_at(model, model.named_parameters(), data, l2)
+}
+
+/// [`curvature`] at the parameters `at` instead of the model's own.
+pub fn curvature_at<M: Model + ?Sized>(
+    model: &M,
+    at: &Params,
+    data: &Dataset,
+    l2: f64,
+) -> Result<Curvature, String> {
+    let names: Vec<String> = at.keys().cloned().collect();
+    let point: Vec<Tensor> = at.values().cloned().collect();
+    let hv = |v: &[Tensor]| -> Vec<Tensor> {
+        tape::hvp(
+            |vars| {
+                let p: Bound = names.iter().cloned().zip(vars.iter().copied()).collect();
+                objective(model, &p, data, l2, 0.0)
+            },
+            &point,
+            v,
+        )
+    };
+    let dot = |a: &[Tensor], b: &[Tensor]| -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| {
+                a.data()
+                    .iter()
+                    .zip(b.data())
+                    .map(|(x, y)| x * y)
+                    .sum::<f64>()
+            })
+            .sum()
+    };
+    let normalize = |v: Vec<Tensor>| -> Vec<Tensor> {
+        let norm = dot(&v, &v).sqrt();
+        v.iter().map(|t| t.map(|x| x / norm)).collect()
+    };
+    // Power iteration for the dominant eigenvalue of v ↦ shift·v − H·v (shift 0: H).
+    let power = |shift: f64, sign: f64| -> Result<f64, String> {
+        let mut v = normalize(
+            point
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Tensor::randn(t.shape(), 7 + i as u64))
+                .collect(),
+        );
+        let mut lambda = f64::NAN;
+        for _ in 0..20_000 {
+            let hv = hv(&v);
+            let w: Vec<Tensor> = v
+                .iter()
+                .zip(&hv)
+                .map(|(v, h)| v.zip_with(h, "power", |v, h| shift * v + sign * h))
+                .collect();
+            let next = dot(&v, &w);
+            if !next.is_finite() {
+                return Err("the Hessian-vector product is not finite".into());
+            }
+            if dot(&w, &w) == 0.0 {
+                return Ok(0.0);
+            }
+            let done = (next - lambda).abs() <= 1e-14 * next.abs().max(1e-300);
+            lambda = next;
+            v = normalize(w);
+            if done {
+                break;
+            }
+        }
+        Ok(lambda)
+    };
+    let lambda_max = power(0.0, 1.0)?;
+    let lambda_min = lambda_max - power(lambda_max, -1.0)?;
+    Ok(Curvature {
+        lambda_max,
+        lambda_min,
+    })
+}
