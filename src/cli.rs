@@ -190,7 +190,7 @@ fn parse_init(s: &str, data: &Dataset) -> Result<Linear, String> {
 
 fn fit(f: &Fit) -> Result<(), String> {
     let raw = load(&f.data)?;
-    if f.split.iter().any(|x| !(*x > 0.0)) || f.split.len() > 3 {
+    if f.split.iter().any(|x| x.is_nan() || *x <= 0.0) || f.split.len() > 3 {
         return Err("--split: give one to three positive fractions, such as 0.7,0.15,0.15".into());
     }
     let parts = if f.shuffle {
@@ -215,10 +215,10 @@ fn fit(f: &Fit) -> Result<(), String> {
     let curv = curvature(&lin, &tr, f.l2)
         .map_err(|e| format!("cannot measure the loss's curvature: {e}"))?;
     let lr = f.lr.unwrap_or(curv.best_lr());
-    if !(lr > 0.0 && lr.is_finite()) {
+    if lr.is_nan() || lr <= 0.0 || lr.is_infinite() {
         return Err(format!("--lr must be a positive number, got {lr}"));
     }
-    if !(f.l2 >= 0.0 && f.l1 >= 0.0) {
+    if f.l2.is_nan() || f.l1.is_nan() || f.l2 < 0.0 || f.l1 < 0.0 {
         return Err(format!(
             "--l2 and --l1 must be zero or positive, got {} and {}",
             f.l2, f.l1
