@@ -139,11 +139,8 @@ fn main() {
 
     println!("\nRidge (standardised), weight on tmax as λ grows:");
     for l2 in [0.0, 0.1, 1.0, 10.0] {
-        let (w, _) = least_squares(&tr, l2, Solver::Cholesky).expect("positive definite");
-        println!("  λ = {l2:<5} w_tmax = {:.4}, valid MSE = {:.4}", w[0], {
-            let lin =
-                Linear::from_coefficients(&w, least_squares(&tr, l2, Solver::Cholesky).unwrap().1);
-            metrics(&lin.predict(&va.x), &va.y).mse
-        });
+        let (w, b) = least_squares(&tr, l2, Solver::Cholesky).expect("positive definite");
+        let valid = metrics(&Linear::from_coefficients(&w, b).predict(&va.x), &va.y).mse;
+        println!("  λ = {l2:<5} w_tmax = {:.4}, valid MSE = {valid:.4}", w[0]);
     }
 }

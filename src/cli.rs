@@ -443,9 +443,10 @@ fn sweep(d: &Data, lrs: &[f64], iters: usize) -> Result<(), String> {
     let start = Linear::new(data.dim(), 1, Init::Zeros);
     let curv = curvature(&start, &data, 0.0)
         .map_err(|e| format!("cannot measure the loss's curvature: {e}"))?;
-    let (_, cb) = least_squares(&data, 0.0, Solver::Qr).map_err(|e| format!("closed form: {e}"))?;
+    let (cw, cb) =
+        least_squares(&data, 0.0, Solver::Qr).map_err(|e| format!("closed form: {e}"))?;
     let best = metrics(
-        &Linear::from_coefficients(&least_squares(&data, 0.0, Solver::Qr)?.0, cb).predict(&data.x),
+        &Linear::from_coefficients(&cw, cb).predict(&data.x),
         &data.y,
     )
     .mse;

@@ -209,9 +209,3 @@ pub fn gradcheck(
     }
     report
 }
-
-/// Sums `x` down to a scalar, so that checks of tensor-valued functions can use
-/// [`Var::backward`]. A convenience for tests and examples.
-pub fn total<T: Algebra>(x: &T) -> T {
-    x.sum()
-}

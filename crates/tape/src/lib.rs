@@ -32,7 +32,7 @@ mod tensor;
 
 pub use algebra::Algebra;
 pub use dual::Dual;
-pub use functional::{gradcheck, hessian, hvp, jvp, total, GradcheckReport, InputCheck, Tolerance};
+pub use functional::{gradcheck, hessian, hvp, jvp, GradcheckReport, InputCheck, Tolerance};
 pub use tape::{Gradients, Inputs, Op, Tape, Var};
 pub use tensor::{broadcast_shape, fmt_g, numel, Shape, Tensor};
 
