@@ -93,6 +93,7 @@ fn step(x: f64) -> f64 {
 
 impl Op {
     /// The nodes this op reads.
+    #[inline(always)]
     pub fn inputs(&self) -> Inputs {
         use Op::*;
         let (len, ids) = match *self {
@@ -153,6 +154,7 @@ impl Op {
 
     /// True for ops whose output is rank 0 whenever every input is: these may run on
     /// plain `f64`. Matrix and axis ops need rank ≥ 1 and always take the tensor path.
+    #[inline(always)]
     fn scalar_closed(&self) -> bool {
         !matches!(
             self,
@@ -163,6 +165,7 @@ impl Op {
     /// Forward: the op's value from its inputs' values. `target` is the output shape of
     /// `Reshape` and `BroadcastTo`, and empty otherwise.
     #[track_caller]
+    #[inline(always)]
     pub fn eval<T: Algebra>(&self, x: &[T], target: &[usize]) -> T {
         use Op::*;
         match *self {
@@ -196,72 +199,82 @@ impl Op {
     /// Backward: given the inputs `x`, the output `y` and the output's adjoint `g`, the
     /// adjoint contribution to each input, shaped like that input (vector-Jacobian
     /// product). Only inputs flagged in `need` are computed.
+    #[inline(always)]
     pub fn vjp<T: Algebra>(&self, x: &[T], y: &T, g: &T, need: [bool; 2]) -> [Option<T>; 2] {
         use Op::*;
         let Some(a) = x.first() else {
             return [None, None]; // a leaf
         };
-        // Each arm gives (∂a, ∂b) as closures so that unneeded sides cost nothing.
-        let one = |da: &dyn Fn() -> T| [need[0].then(da), None];
-        let two = |da: &dyn Fn() -> T, db: &dyn Fn() -> T| [need[0].then(da), need[1].then(db)];
+        // Each arm gives [∂a, ∂b]; `then` skips the work for an input that needs none.
+        let [na, nb] = need;
+        let b = || &x[1];
         match *self {
             Const | Param => [None, None],
-            Add(..) => two(&|| g.unbroadcast(&a.shape()), &|| {
-                g.unbroadcast(&x[1].shape())
-            }),
-            Sub(..) => two(&|| g.unbroadcast(&a.shape()), &|| {
-                g.neg().unbroadcast(&x[1].shape())
-            }),
-            Mul(..) => two(&|| g.mul(&x[1]).unbroadcast(&a.shape()), &|| {
-                g.mul(a).unbroadcast(&x[1].shape())
-            }),
+            Add(..) => [
+                na.then(|| g.unbroadcast(&a.shape())),
+                nb.then(|| g.unbroadcast(&b().shape())),
+            ],
+            Sub(..) => [
+                na.then(|| g.unbroadcast(&a.shape())),
+                nb.then(|| g.neg().unbroadcast(&b().shape())),
+            ],
+            Mul(..) => [
+                na.then(|| g.mul(b()).unbroadcast(&a.shape())),
+                nb.then(|| g.mul(a).unbroadcast(&b().shape())),
+            ],
             // d(a/b)/db = -a/b² = -y/b
-            Div(..) => two(&|| g.div(&x[1]).unbroadcast(&a.shape()), &|| {
-                g.mul(y).div(&x[1]).neg().unbroadcast(&x[1].shape())
-            }),
-            Neg(_) => one(&|| g.neg()),
-            Powf(_, p) => one(&|| g.mul(&a.powf(p - 1.0).scale(p))),
-            Powi(_, n) => one(&|| g.mul(&a.powi(n - 1).scale(n as f64))),
-            Square(_) => one(&|| g.mul(&a.scale(2.0))),
-            Exp(_) => one(&|| g.mul(y)),
-            Ln(_) => one(&|| g.div(a)),
-            Sqrt(_) => one(&|| g.div(&y.scale(2.0))),
-            Abs(_) => one(&|| g.mul(&a.map_const(sign))),
+            Div(..) => [
+                na.then(|| g.div(b()).unbroadcast(&a.shape())),
+                nb.then(|| g.mul(y).div(b()).neg().unbroadcast(&b().shape())),
+            ],
+            Neg(_) => [na.then(|| g.neg()), None],
+            Powf(_, p) => [na.then(|| g.mul(&a.powf(p - 1.0).scale(p))), None],
+            Powi(_, n) => [na.then(|| g.mul(&a.powi(n - 1).scale(n as f64))), None],
+            Square(_) => [na.then(|| g.mul(&a.scale(2.0))), None],
+            Exp(_) => [na.then(|| g.mul(y)), None],
+            Ln(_) => [na.then(|| g.div(a)), None],
+            Sqrt(_) => [na.then(|| g.div(&y.scale(2.0))), None],
+            Abs(_) => [na.then(|| g.mul(&a.map_const(sign))), None],
             // tanh' = 1 - y², written g - g·y² so that no constant 1 is needed.
-            Tanh(_) => one(&|| g.sub(&g.mul(&y.square()))),
-            Sigmoid(_) => one(&|| g.mul(&y.sub(&y.square()))),
-            Relu(_) => one(&|| g.mul(&a.map_const(step))),
+            Tanh(_) => [na.then(|| g.sub(&g.mul(&y.square()))), None],
+            Sigmoid(_) => [na.then(|| g.mul(&y.sub(&y.square()))), None],
+            Relu(_) => [na.then(|| g.mul(&a.map_const(step))), None],
             // C = op(A)·op(B): ∂op(A) = G·op(B)ᵀ and ∂op(B) = op(A)ᵀ·G, transposed back
             // where the operand was stored transposed. Every product is again a gemm.
-            MatMul { ta, tb, .. } => {
-                let b = &x[1];
-                two(
-                    &|| {
-                        if ta {
-                            b.gemm(g, tb, true)
-                        } else {
-                            g.gemm(b, false, !tb)
-                        }
-                    },
-                    &|| {
-                        if tb {
-                            g.gemm(a, true, ta)
-                        } else {
-                            a.gemm(g, !ta, false)
-                        }
-                    },
-                )
+            MatMul { ta, tb, .. } => [
+                na.then(|| {
+                    if ta {
+                        b().gemm(g, tb, true)
+                    } else {
+                        g.gemm(b(), false, !tb)
+                    }
+                }),
+                nb.then(|| {
+                    if tb {
+                        g.gemm(a, true, ta)
+                    } else {
+                        a.gemm(g, !ta, false)
+                    }
+                }),
+            ],
+            Sum(_) => [na.then(|| g.broadcast_to(&a.shape())), None],
+            Mean(_) => [
+                na.then(|| g.scale(1.0 / a.numel() as f64).broadcast_to(&a.shape())),
+                None,
+            ],
+            SumAxis { axis, keepdim, .. } => {
+                [na.then(|| keep_axis(g, &a.shape(), axis, keepdim)), None]
             }
-            Sum(_) => one(&|| g.broadcast_to(&a.shape())),
-            Mean(_) => one(&|| g.scale(1.0 / a.numel() as f64).broadcast_to(&a.shape())),
-            SumAxis { axis, keepdim, .. } => one(&|| keep_axis(g, &a.shape(), axis, keepdim)),
-            MeanAxis { axis, keepdim, .. } => one(&|| {
-                let n = a.shape()[axis as usize] as f64;
-                keep_axis(&g.scale(1.0 / n), &a.shape(), axis, keepdim)
-            }),
-            Reshape(_) => one(&|| g.reshape(&a.shape())),
-            Transpose(_, d0, d1) => one(&|| g.transpose(d0 as usize, d1 as usize)),
-            BroadcastTo(_) => one(&|| g.unbroadcast(&a.shape())),
+            MeanAxis { axis, keepdim, .. } => [
+                na.then(|| {
+                    let n = a.shape()[axis as usize] as f64;
+                    keep_axis(&g.scale(1.0 / n), &a.shape(), axis, keepdim)
+                }),
+                None,
+            ],
+            Reshape(_) => [na.then(|| g.reshape(&a.shape())), None],
+            Transpose(_, d0, d1) => [na.then(|| g.transpose(d0 as usize, d1 as usize)), None],
+            BroadcastTo(_) => [na.then(|| g.unbroadcast(&a.shape())), None],
         }
     }
 }
@@ -287,6 +300,7 @@ pub struct Inputs {
 
 impl std::ops::Deref for Inputs {
     type Target = [Id];
+    #[inline(always)]
     fn deref(&self) -> &[Id] {
         &self.ids[..self.len as usize]
     }
@@ -311,6 +325,9 @@ pub(crate) struct Inner {
     pub(crate) tensors: Vec<Tensor>,
     no_grad: bool,
     detect_anomaly: bool,
+    /// The scalar adjoint buffer of the last dropped [`Gradients`], kept so the next
+    /// backward pass writes into memory that is already mapped.
+    spare: Vec<f64>,
 }
 
 impl Inner {
@@ -349,6 +366,68 @@ impl Inner {
         self.nodes.len() as Id - 1
     }
 
+    /// The scalar fast path of recording: every input rank 0, no anomaly checks. Pushes
+    /// the node and returns true, or returns false and leaves the tape as it was.
+    #[inline(always)]
+    fn record_scalar(&mut self, op: Op) -> bool {
+        if self.detect_anomaly || !op.scalar_closed() {
+            return false;
+        }
+        let ins = op.inputs();
+        let mut xs = [0.0; 2];
+        let mut live = false;
+        for (k, &i) in ins.iter().enumerate() {
+            let node = &self.nodes[i as usize];
+            let Slot::Scalar(v) = node.value else {
+                return false;
+            };
+            xs[k] = v;
+            live |= !matches!(node.op, Op::Const);
+        }
+        let y = op.eval::<f64>(&xs[..ins.len()], &[]);
+        let kept = if live && !self.no_grad { op } else { Op::Const };
+        self.push_scalar(kept, y);
+        true
+    }
+
+    /// One step of backward on the scalar fast path: node `i` and its inputs all rank 0,
+    /// the same rules on `f64`. Returns false, having done nothing, when node `i` needs
+    /// the tensor path.
+    #[inline(always)]
+    fn backward_scalar(&self, i: usize, adj: &mut [f64]) -> bool {
+        let node = &self.nodes[i];
+        let Slot::Scalar(y) = node.value else {
+            return false;
+        };
+        let ins = node.op.inputs();
+        let mut xs = [0.0; 2];
+        let mut need = [false; 2];
+        for (k, &j) in ins.iter().enumerate() {
+            let input = &self.nodes[j as usize];
+            let Slot::Scalar(v) = input.value else {
+                return false;
+            };
+            xs[k] = v;
+            need[k] = !matches!(input.op, Op::Const);
+        }
+        let [da, db] = node.op.vjp(&xs[..ins.len()], &y, &adj[i], need);
+        if let Some(d) = da {
+            adj[ins[0] as usize] += d;
+        }
+        if let Some(d) = db {
+            adj[ins[1] as usize] += d;
+        }
+        true
+    }
+
+    fn push_leaf(&mut self, op: Op, value: Leaf) -> Id {
+        match value {
+            Leaf::Scalar(x) => self.push_scalar(op, x),
+            Leaf::Tensor(t) => self.push(op, t),
+        }
+    }
+
+    #[inline]
     fn push_scalar(&mut self, op: Op, x: f64) -> Id {
         self.nodes.push(Node {
             op,
@@ -357,6 +436,54 @@ impl Inner {
         self.nodes.len() as Id - 1
     }
 }
+
+/// What a leaf ([`Tape::param`], [`Tape::constant`]) is made from: a number, kept inline
+/// on the tape with no heap allocation, or a [`Tensor`] (anything that converts into one).
+///
+/// ```
+/// use tape::{Leaf, Tensor};
+/// assert!(matches!(Leaf::from(2.0), Leaf::Scalar(_)));
+/// assert!(matches!(Leaf::from([1.0, 2.0]), Leaf::Tensor(_)));
+/// assert!(matches!(Leaf::from(Tensor::scalar(2.0)), Leaf::Tensor(_)));
+/// ```
+#[derive(Clone, Debug)]
+pub enum Leaf {
+    /// A rank-0 value.
+    Scalar(f64),
+    /// A value of any rank.
+    Tensor(Tensor),
+}
+
+impl From<f64> for Leaf {
+    fn from(x: f64) -> Leaf {
+        Leaf::Scalar(x)
+    }
+}
+
+impl From<&Tensor> for Leaf {
+    fn from(t: &Tensor) -> Leaf {
+        Leaf::Tensor(t.clone())
+    }
+}
+
+/// Every other source of a tensor becomes a tensor leaf.
+macro_rules! tensor_leaf {
+    ($([$($g:tt)*] $t:ty),* $(,)?) => {$(
+        impl<$($g)*> From<$t> for Leaf {
+            fn from(v: $t) -> Leaf {
+                Leaf::Tensor(Tensor::from(v))
+            }
+        }
+    )*};
+}
+tensor_leaf!(
+    [] Tensor,
+    [] Vec<f64>,
+    ['a] &'a [f64],
+    [const N: usize] [f64; N],
+    [const M: usize, const N: usize] [[f64; N]; M],
+    [const L: usize, const M: usize, const N: usize] [[[f64; N]; M]; L],
+);
 
 /// The record of a computation, and the arena that owns its values.
 ///
@@ -402,8 +529,8 @@ impl Tape {
     /// let tape = tape::Tape::new();
     /// assert!(tape.param([1.0, 2.0]).requires_grad());
     /// ```
-    pub fn param(&self, value: impl Into<Tensor>) -> Var<'_> {
-        let id = self.inner.borrow_mut().push(Op::Param, value.into());
+    pub fn param(&self, value: impl Into<Leaf>) -> Var<'_> {
+        let id = self.inner.borrow_mut().push_leaf(Op::Param, value.into());
         Var { tape: self, id }
     }
 
@@ -413,8 +540,8 @@ impl Tape {
     /// let tape = tape::Tape::new();
     /// assert!(!tape.constant(3.0).requires_grad());
     /// ```
-    pub fn constant(&self, value: impl Into<Tensor>) -> Var<'_> {
-        let id = self.inner.borrow_mut().push(Op::Const, value.into());
+    pub fn constant(&self, value: impl Into<Leaf>) -> Var<'_> {
+        let id = self.inner.borrow_mut().push_leaf(Op::Const, value.into());
         Var { tape: self, id }
     }
 
@@ -482,29 +609,38 @@ impl Tape {
     }
 
     /// Records `op` applied to its inputs and returns the handle of the result.
+    #[inline(always)]
     #[track_caller]
     pub(crate) fn record(&self, op: Op, target: &[usize]) -> Var<'_> {
+        let scalar = target.is_empty() && self.inner.borrow_mut().record_scalar(op);
+        let id = match scalar {
+            true => self.inner.borrow().nodes.len() as Id - 1,
+            false => self.record_tensor(op, target),
+        };
+        Var { tape: self, id }
+    }
+
+    /// The general path: tensor values, anomaly checks.
+    #[track_caller]
+    fn record_tensor(&self, op: Op, target: &[usize]) -> Id {
         let mut inner = self.inner.borrow_mut();
         let ins = op.inputs();
-        let (scalars, all_scalar) = inner.scalars(&ins);
         let live = !inner.no_grad && ins.iter().any(|&i| inner.requires_grad(i));
         let op_kept = if live { op } else { Op::Const };
-        let id = if all_scalar && target.is_empty() && op.scalar_closed() {
-            // The scalar fast path: no Tensor, no allocation.
+        let (scalars, all_scalar) = inner.scalars(&ins);
+        if all_scalar && target.is_empty() && op.scalar_closed() {
             let y = op.eval::<f64>(&scalars[..ins.len()], target);
             if inner.detect_anomaly {
                 check_forward(&inner, op, &Tensor::scalar(y));
             }
-            inner.push_scalar(op_kept, y)
-        } else {
-            let xs: SmallVec<[Tensor; 2]> = ins.iter().map(|&i| inner.value(i)).collect();
-            let y = op.eval::<Tensor>(&xs, target);
-            if inner.detect_anomaly {
-                check_forward(&inner, op, &y);
-            }
-            inner.push(op_kept, y)
-        };
-        Var { tape: self, id }
+            return inner.push_scalar(op_kept, y);
+        }
+        let xs: SmallVec<[Tensor; 2]> = ins.iter().map(|&i| inner.value(i)).collect();
+        let y = op.eval::<Tensor>(&xs, target);
+        if inner.detect_anomaly {
+            check_forward(&inner, op, &y);
+        }
+        inner.push(op_kept, y)
     }
 
     /// Gradients of `y` (one element) with respect to `wrt`, as `torch.autograd.grad`.
@@ -728,35 +864,31 @@ impl<'t> Var<'t> {
             self.id,
             &shape[..]
         );
-        let inner = self.tape.inner.borrow();
         let n = self.id as usize + 1;
+        let mut scalars = std::mem::take(&mut self.tape.inner.borrow_mut().spare);
+        scalars.clear();
+        scalars.resize(n, 0.0);
+        let inner = self.tape.inner.borrow();
         let mut grads = Gradients {
             tape: self.tape,
             len: n,
-            scalars: vec![0.0; n],
+            scalars,
             tensors: vec![None; inner.tensors.len()],
         };
         grads.accumulate(&inner, self.id, seed.clone());
+        let fast = !inner.detect_anomaly;
         for i in (0..n).rev() {
+            if fast && inner.backward_scalar(i, &mut grads.scalars) {
+                continue;
+            }
             let node = inner.nodes[i];
             let ins = node.op.inputs();
             if ins.is_empty() {
                 continue;
             }
             let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
-            let (scalars, all_scalar) = inner.scalars(&ins);
-            match node.value {
-                // The scalar fast path: the same rules, on f64.
-                Slot::Scalar(y) if all_scalar => {
-                    let g = grads.scalars[i];
-                    let out = node.op.vjp(&scalars[..ins.len()], &y, &g, need);
-                    for (k, d) in out.into_iter().enumerate() {
-                        if let Some(d) = d {
-                            grads.scalars[ins[k] as usize] += d;
-                        }
-                    }
-                }
-                _ => {
+            {
+                {
                     let g = match node.value {
                         Slot::Scalar(_) => Tensor::scalar(grads.scalars[i]),
                         Slot::Tensor(k) => match &grads.tensors[k as usize] {
@@ -796,6 +928,18 @@ pub struct Gradients<'t> {
     len: usize,
     scalars: Vec<f64>,
     tensors: Vec<Option<Tensor>>,
+}
+
+impl Drop for Gradients<'_> {
+    fn drop(&mut self) {
+        // Hand the adjoint buffer back for the next backward pass. A tape borrowed
+        // elsewhere at this moment just lets the buffer go.
+        if let Ok(mut inner) = self.tape.inner.try_borrow_mut() {
+            if inner.spare.capacity() < self.scalars.capacity() {
+                inner.spare = std::mem::take(&mut self.scalars);
+            }
+        }
+    }
 }
 
 impl<'t> Gradients<'t> {
@@ -898,6 +1042,7 @@ impl fmt::Debug for Var<'_> {
 }
 
 impl<'t> Algebra for Var<'t> {
+    #[inline]
     fn shape(&self) -> Shape {
         let inner = self.tape.inner.borrow();
         match inner.nodes[self.id as usize].value {
@@ -906,64 +1051,82 @@ impl<'t> Algebra for Var<'t> {
         }
     }
     #[track_caller]
+    #[inline]
     fn add(&self, o: &Self) -> Self {
         self.binary(Op::Add, o)
     }
     #[track_caller]
+    #[inline]
     fn sub(&self, o: &Self) -> Self {
         self.binary(Op::Sub, o)
     }
     #[track_caller]
+    #[inline]
     fn mul(&self, o: &Self) -> Self {
         self.binary(Op::Mul, o)
     }
     #[track_caller]
+    #[inline]
     fn div(&self, o: &Self) -> Self {
         self.binary(Op::Div, o)
     }
+    #[inline]
     fn neg(&self) -> Self {
         self.tape.record(Op::Neg(self.id), &[])
     }
+    #[inline]
     fn scale(&self, c: f64) -> Self {
         Algebra::mul(self, &self.tape.constant(c))
     }
+    #[inline]
     fn powf(&self, p: f64) -> Self {
         self.tape.record(Op::Powf(self.id, p), &[])
     }
+    #[inline]
     fn powi(&self, n: i32) -> Self {
         self.tape.record(Op::Powi(self.id, n), &[])
     }
+    #[inline]
     fn square(&self) -> Self {
         self.tape.record(Op::Square(self.id), &[])
     }
     #[track_caller]
+    #[inline]
     fn exp(&self) -> Self {
         self.tape.record(Op::Exp(self.id), &[])
     }
     #[track_caller]
+    #[inline]
     fn ln(&self) -> Self {
         self.tape.record(Op::Ln(self.id), &[])
     }
     #[track_caller]
+    #[inline]
     fn sqrt(&self) -> Self {
         self.tape.record(Op::Sqrt(self.id), &[])
     }
+    #[inline]
     fn abs(&self) -> Self {
         self.tape.record(Op::Abs(self.id), &[])
     }
+    #[inline]
     fn tanh(&self) -> Self {
         self.tape.record(Op::Tanh(self.id), &[])
     }
+    #[inline]
     fn sigmoid(&self) -> Self {
         self.tape.record(Op::Sigmoid(self.id), &[])
     }
+    #[inline]
     fn relu(&self) -> Self {
         self.tape.record(Op::Relu(self.id), &[])
     }
+    #[inline]
     fn map_const(&self, f: fn(f64) -> f64) -> Self {
         self.tape.constant(self.value().map(f))
     }
     #[track_caller]
+    #[inline]
     fn gemm(&self, b: &Self, ta: bool, tb: bool) -> Self {
         self.tape.same_tape("matmul", b);
         self.tape.record(
@@ -976,13 +1139,16 @@ impl<'t> Algebra for Var<'t> {
             &[],
         )
     }
+    #[inline]
     fn sum(&self) -> Self {
         self.tape.record(Op::Sum(self.id), &[])
     }
+    #[inline]
     fn mean(&self) -> Self {
         self.tape.record(Op::Mean(self.id), &[])
     }
     #[track_caller]
+    #[inline]
     fn sum_axis(&self, axis: usize, keepdim: bool) -> Self {
         let op = Op::SumAxis {
             x: self.id,
@@ -992,6 +1158,7 @@ impl<'t> Algebra for Var<'t> {
         self.tape.record(op, &[])
     }
     #[track_caller]
+    #[inline]
     fn mean_axis(&self, axis: usize, keepdim: bool) -> Self {
         let op = Op::MeanAxis {
             x: self.id,
@@ -1001,10 +1168,12 @@ impl<'t> Algebra for Var<'t> {
         self.tape.record(op, &[])
     }
     #[track_caller]
+    #[inline]
     fn reshape(&self, shape: &[usize]) -> Self {
         self.tape.record(Op::Reshape(self.id), shape)
     }
     #[track_caller]
+    #[inline]
     fn transpose(&self, d0: usize, d1: usize) -> Self {
         let r = self.shape().len();
         assert!(
@@ -1016,16 +1185,20 @@ impl<'t> Algebra for Var<'t> {
             .record(Op::Transpose(self.id, d0 as u8, d1 as u8), &[])
     }
     #[track_caller]
+    #[inline]
     fn broadcast_to(&self, shape: &[usize]) -> Self {
         self.tape.record(Op::BroadcastTo(self.id), shape)
     }
 }
 
 impl<'t> Var<'t> {
+    #[inline(always)]
     #[track_caller]
     fn binary(&self, op: fn(Id, Id) -> Op, o: &Var<'t>) -> Var<'t> {
         let op = op(self.id, o.id);
-        self.tape.same_tape(op.name(), o);
+        if !std::ptr::eq(self.tape, o.tape) {
+            self.tape.same_tape(op.name(), o); // panics, naming the op
+        }
         self.tape.record(op, &[])
     }
 }
@@ -1037,6 +1210,7 @@ macro_rules! var_operator {
         impl<'t> std::ops::$trait for Var<'t> {
             type Output = Var<'t>;
             #[track_caller]
+            #[inline]
             fn $method(self, o: Var<'t>) -> Var<'t> {
                 Algebra::$method(&self, &o)
             }
@@ -1044,6 +1218,7 @@ macro_rules! var_operator {
         impl<'t> std::ops::$trait<f64> for Var<'t> {
             type Output = Var<'t>;
             #[track_caller]
+            #[inline]
             fn $method(self, o: f64) -> Var<'t> {
                 Algebra::$method(&self, &self.tape.constant(o))
             }
@@ -1051,6 +1226,7 @@ macro_rules! var_operator {
         impl<'t> std::ops::$trait<Var<'t>> for f64 {
             type Output = Var<'t>;
             #[track_caller]
+            #[inline]
             fn $method(self, o: Var<'t>) -> Var<'t> {
                 Algebra::$method(&o.tape.constant(self), &o)
             }

@@ -295,6 +295,16 @@ fn misuse_panics_name_the_op_and_shapes_at_the_callers_line() {
         let _ = 1.0 / z;
     });
     assert!(msg.contains("div") && msg.contains("an infinity"), "{msg}");
+    // Backward on scalars: √x is finite at 0 but its derivative 1/(2√x) is not.
+    let s = t.param(0.0);
+    let r = s.sqrt();
+    let (msg, _) = panic_message(|| {
+        let _ = r.backward();
+    });
+    assert!(
+        msg.contains("backward rule of sqrt") && msg.contains("non-finite"),
+        "{msg}"
+    );
 }
 
 #[test]
