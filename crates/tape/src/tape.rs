@@ -367,11 +367,11 @@ impl Inner {
     }
 
     /// The scalar fast path of recording: every input rank 0, no anomaly checks. Pushes
-    /// the node and returns true, or returns false and leaves the tape as it was.
+    /// the node and returns its id, or returns `None` and leaves the tape as it was.
     #[inline(always)]
-    fn record_scalar(&mut self, op: Op) -> bool {
+    fn record_scalar(&mut self, op: Op) -> Option<Id> {
         if self.detect_anomaly || !op.scalar_closed() {
-            return false;
+            return None;
         }
         let ins = op.inputs();
         let mut xs = [0.0; 2];
@@ -379,15 +379,14 @@ impl Inner {
         for (k, &i) in ins.iter().enumerate() {
             let node = &self.nodes[i as usize];
             let Slot::Scalar(v) = node.value else {
-                return false;
+                return None;
             };
             xs[k] = v;
             live |= !matches!(node.op, Op::Const);
         }
         let y = op.eval::<f64>(&xs[..ins.len()], &[]);
         let kept = if live && !self.no_grad { op } else { Op::Const };
-        self.push_scalar(kept, y);
-        true
+        Some(self.push_scalar(kept, y))
     }
 
     /// One step of backward on the scalar fast path: node `i` and its inputs all rank 0,
@@ -612,10 +611,13 @@ impl Tape {
     #[inline(always)]
     #[track_caller]
     pub(crate) fn record(&self, op: Op, target: &[usize]) -> Var<'_> {
-        let scalar = target.is_empty() && self.inner.borrow_mut().record_scalar(op);
+        let scalar = match target.is_empty() {
+            true => self.inner.borrow_mut().record_scalar(op),
+            false => None,
+        };
         let id = match scalar {
-            true => self.inner.borrow().nodes.len() as Id - 1,
-            false => self.record_tensor(op, target),
+            Some(id) => id,
+            None => self.record_tensor(op, target),
         };
         Var { tape: self, id }
     }
