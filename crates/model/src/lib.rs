@@ -18,9 +18,11 @@
 
 mod closed;
 mod data;
+mod formula;
 mod linear;
 mod loss;
 mod optim;
+mod stats;
 mod train;
 
 pub use closed::{cholesky, cholesky_solve, gram, least_squares, Solver};
@@ -28,9 +30,13 @@ pub use data::{
     load_csv, parse_csv, split_chronological, split_shuffled, synthetic, Column, CsvOptions,
     DataError, Dataset, Missing, Standardizer,
 };
+pub use formula::{parameter_table, Expr, Formula, FormulaError, Func};
 pub use linear::{Bound, Init, Linear, Model, Params};
 pub use loss::{lasso, metrics, mse, mse_gradient, ridge, sse, Metrics};
 pub use optim::{Adam, Momentum, Optimizer, Sgd};
+pub use stats::{
+    incomplete_beta, inference, ln_gamma, student_t_quantile, student_t_sf, CoefStat, Inference,
+};
 pub use train::{
     curvature, curvature_at, evaluate, objective, train, Curvature, History, Progress, Schedule,
     TrainConfig, TrainError,

@@ -14,6 +14,8 @@ pub trait Optimizer {
     fn step(&mut self, params: &mut Params, grads: &IndexMap<String, Tensor>);
     /// The learning rate.
     fn lr(&self) -> f64;
+    /// Changes the learning rate (backtracking halves it).
+    fn set_lr(&mut self, lr: f64);
     /// A short name for reports.
     fn name(&self) -> &'static str;
 }
@@ -56,6 +58,9 @@ impl Optimizer for Sgd {
     }
     fn lr(&self) -> f64 {
         self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
     fn name(&self) -> &'static str {
         "sgd"
@@ -101,6 +106,9 @@ impl Optimizer for Momentum {
     }
     fn lr(&self) -> f64 {
         self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
     fn name(&self) -> &'static str {
         "momentum"
@@ -158,6 +166,9 @@ impl Optimizer for Adam {
     }
     fn lr(&self) -> f64 {
         self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
     fn name(&self) -> &'static str {
         "adam"

@@ -39,6 +39,13 @@ pub struct TrainConfig {
     /// Declare divergence when the full-batch loss has grown this many iterations in a
     /// row and stands above twice the best loss seen.
     pub patience: usize,
+    /// Full batch only, the "bold driver" rule: a step that raised the objective (or
+    /// made it NaN) is taken back and retried at half the learning rate, and each step
+    /// that lowered it lets the rate grow by 10%. The loss never rises, so the run
+    /// cannot diverge, and the rate finds the scale of the curvature as it changes
+    /// (nonlinear models). Meant for [`Sgd`](crate::Sgd): the state of momentum and Adam
+    /// is not rewound.
+    pub backtrack: bool,
 }
 
 impl Default for TrainConfig {
@@ -52,6 +59,7 @@ impl Default for TrainConfig {
             l1: 0.0,
             log_every: 0,
             patience: 20,
+            backtrack: false,
         }
     }
 }
@@ -195,6 +203,8 @@ pub fn train<M: Model + ?Sized>(
     let mut tape = Tape::new();
     let mut growing = 0;
     let mut best = f64::INFINITY;
+    // Backtracking: the parameters, objective and gradient before the last step.
+    let mut before: Option<(Params, f64, IndexMap<String, Tensor>)> = None;
     for it in 0..total {
         let (epoch, k) = (it / per_epoch, it % per_epoch);
         let rows = if full_batch {
@@ -214,6 +224,29 @@ pub fn train<M: Model + ?Sized>(
             (loss.item(), grads)
         };
         tape.clear();
+        if cfg.backtrack && full_batch {
+            match before.take() {
+                // Rounding may lift a converged loss by an ulp or so; that is not uphill.
+                // A NaN loss is uphill.
+                Some((params, prev, grads))
+                    if loss.is_nan() || loss > prev + 1e-12 * prev.abs() =>
+                {
+                    // The last step went uphill: take it back and step again, shorter.
+                    *model.named_parameters_mut() = params.clone();
+                    opt.set_lr(opt.lr() / 2.0);
+                    opt.step(model.named_parameters_mut(), &grads);
+                    before = Some((params, prev, grads));
+                    history.iterations = it + 1;
+                    continue;
+                }
+                last => {
+                    if last.is_some() {
+                        opt.set_lr(opt.lr() * 1.1);
+                    }
+                    before = Some((model.named_parameters().clone(), loss, grads.clone()))
+                }
+            }
+        }
         // Curvature at the starting point: the diverged parameters may be NaN.
         let diverged = |reason: String| {
             let max_stable_lr = curvature_at(&*model, &initial, data, cfg.l2)
