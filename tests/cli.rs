@@ -47,9 +47,71 @@ fn fit_check_sweep_and_demo_output() {
     ]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("sweep", out);
-    let (code, out, _) = descent(&[]);
+    let (code, out, _) = descent(&["--plot", "target/cli-test/demo-snapshot"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("demo", out);
+    let (code, out, err) = descent(&[
+        "fit",
+        "tests/data/small.csv",
+        "--model",
+        "score = a*ln(hours) + c",
+        "--iters",
+        "3000",
+    ]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    insta::assert_snapshot!("fit_formula", without_timings(&out));
+    let (code, out, err) = descent(&[
+        "fit",
+        "tests/data/multi.csv",
+        "--target",
+        "y",
+        "--standardize",
+        "--split",
+        "0.6,0.2,0.2",
+    ]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    insta::assert_snapshot!("fit_multi", without_timings(&out));
+}
+
+#[test]
+fn collinear_features_still_fit_and_say_why_the_closed_form_is_missing() {
+    let (code, out, err) = descent(&["fit", "tests/data/bad/collinear.csv", "--target", "y"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.contains("features are collinear"), "{out}");
+    assert!(out.contains("not identifiable"), "{out}");
+}
+
+#[test]
+fn save_then_predict() {
+    for (name, args) in [
+        ("linear", &["--target", "score"][..]),
+        ("formula", &["--model", "score = a*exp(k*hours) + c"][..]),
+    ] {
+        let path = format!("target/cli-test/{name}.json");
+        std::fs::create_dir_all("target/cli-test").unwrap();
+        let mut a = vec!["fit", "tests/data/small.csv", "--json", "--save", &path];
+        a.extend_from_slice(args);
+        let (code, out, err) = descent(&a);
+        assert_eq!(code, 0, "{err}");
+        let fit: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let (code, csv, err) = descent(&["predict", &path, "tests/data/small.csv"]);
+        assert_eq!(code, 0, "{err}");
+        // The predictions' MSE against the file's scores is the fit's training MSE.
+        let scores = [52.0, 60.0, 65.0, 71.0, 80.0, 85.0];
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("hours,predicted_score"));
+        let preds: Vec<f64> = lines
+            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        let mse: f64 = preds
+            .iter()
+            .zip(scores)
+            .map(|(p, y)| (p - y).powi(2))
+            .sum::<f64>()
+            / 6.0;
+        let want = fit["metrics"]["train"]["mse"].as_f64().unwrap();
+        assert!((mse - want).abs() < 1e-9 * want, "{name}: {mse} vs {want}");
+    }
 }
 
 #[test]
@@ -64,27 +126,26 @@ fn json_is_full_precision() {
         "3000",
     ]);
     assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
     // Slope Sxy/Sxx = 115.5/17.5 = 6.6 and intercept 68.8333 − 3.5·6.6 = 45.7333, by hand.
-    let number_after = |key: &str| -> f64 {
-        // The first occurrence of `key`: the fitted parameters come first, then the closed form.
-        let at = out.find(key).unwrap_or_else(|| panic!("{key} in {out}")) + key.len();
-        out[at..]
-            .split([',', '}'])
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let closed = &doc["closed_form"];
     assert!(
-        (number_after("\"closed_form\": {\"hours\": ") - 6.6).abs() < 1e-12,
+        (closed["hours"].as_f64().unwrap() - 6.6).abs() < 1e-12,
         "{out}"
     );
+    assert!((closed["(intercept)"].as_f64().unwrap() - 45.733333333333333).abs() < 1e-12);
+    // se(slope) = σ/√Sxx with σ² = RSS/4 and RSS = 6·MSE at the optimum = 4.5333…, by hand.
+    let slope = &doc["coefficients"][0];
+    let se = (4.533333333333333f64 / 4.0).sqrt() / 17.5f64.sqrt();
     assert!(
-        (number_after("\"(intercept)\": ") - 45.733333333333333).abs() < 1e-9,
-        "{out}"
+        (slope["std_error"].as_f64().unwrap() - se).abs() < 1e-7,
+        "{slope}"
     );
-    assert!(out.trim_start().starts_with('{') && out.trim_end().ends_with('}'));
+    // The 95% interval uses t(0.975, 4) = 2.7764 (tables).
+    let ci = slope["ci95"].as_array().unwrap();
+    let half = (ci[1].as_f64().unwrap() - ci[0].as_f64().unwrap()) / 2.0;
+    assert!((half / slope["std_error"].as_f64().unwrap() - 2.7764).abs() < 1e-4);
+    assert_eq!(doc["df"], 4);
     // At w = b = 0: ∂w = −(2/6)·Σx·y = −1561/3 and ∂b = −(2/6)·Σy = −413/3, by hand.
     let (_, out, _) = descent(&[
         "check",
@@ -93,25 +154,32 @@ fn json_is_full_precision() {
         "score",
         "--json",
     ]);
-    for (key, want) in [
-        ("\"hand\": ", -1561.0 / 3.0),
-        ("\"reverse\": ", -1561.0 / 3.0),
-        ("\"forward\": ", -1561.0 / 3.0),
-    ] {
-        let at = out.find(key).unwrap() + key.len();
-        let got: f64 = out[at..]
-            .split([',', '}'])
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert!((got - want).abs() < 1e-9, "{key}{got} vs {want}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    for way in ["hand", "reverse", "forward", "finite_difference"] {
+        let got = doc["gradients"]["hours"][way].as_f64().unwrap();
+        let tol = if way == "finite_difference" {
+            1e-5
+        } else {
+            1e-9
+        };
+        assert!((got - -1561.0 / 3.0).abs() < tol, "{way}: {got}");
+        let got = doc["gradients"]["(intercept)"][way].as_f64().unwrap();
+        assert!((got - -413.0 / 3.0).abs() < tol, "{way}: {got}");
     }
-    assert!(
-        out.contains("\"(intercept)\": {\"hand\": -137.6666666666666"),
-        "{out}"
-    );
+    let (_, out, _) = descent(&[
+        "sweep",
+        "tests/data/small.csv",
+        "--target",
+        "score",
+        "--json",
+        "--lrs",
+        "0.01,1",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert!(doc["runs"][1]["result"]
+        .as_str()
+        .unwrap()
+        .starts_with("diverged at iteration"));
 }
 
 #[test]
@@ -252,12 +320,140 @@ fn bad_input_is_one_line_and_exit_2() {
             ],
             "leaves a part empty",
         ),
-        (
-            &["fit", "tests/data/bad/collinear.csv", "--target", "y"],
-            "collinear",
-        ),
         (&["fit", "tests/data/small.csv"], "--target"),
         (&["frobnicate"], "unrecognized subcommand"),
+        (
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "score = m*hour + b",
+            ],
+            "--model 'score = m*hour + b': character 11: 'hour' is not a column",
+        ),
+        (
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "score = m*hours +",
+            ],
+            "character 18: the formula ends where a value was expected",
+        ),
+        (
+            &["fit", "tests/data/small.csv", "--model", "grade = m*hours"],
+            "the target 'grade' is not a column (columns: hours, score)",
+        ),
+        (
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "score = a*exp(k*hours",
+            ],
+            "the '(' at character 14 is never closed",
+        ),
+        (
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "score = cosh(hours)",
+            ],
+            "unknown function 'cosh'",
+        ),
+        (
+            &["fit", "tests/data/small.csv", "--model", "score = hours^p"],
+            "the exponent must be a number",
+        ),
+        (
+            &["fit", "tests/data/small.csv", "--model", "score = 3*hours"],
+            "no parameters to fit",
+        ),
+        (
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "score = m*hours + b",
+                "--init",
+                "k=1",
+            ],
+            "--init: 'k' is not a parameter of the formula (parameters: m, b)",
+        ),
+        (
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "score = m*hours",
+                "--features",
+                "hours",
+            ],
+            "the formula names the columns it uses",
+        ),
+        (
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "score = exp(k*hours)",
+                "--lr",
+                "10",
+            ],
+            "training diverged at iteration",
+        ),
+        (
+            &[
+                "predict",
+                "tests/data/bad_models/garbage.json",
+                "tests/data/small.csv",
+            ],
+            "garbage.json: not a saved model: expected ident at line 1 column 2",
+        ),
+        (
+            &[
+                "predict",
+                "tests/data/bad_models/no_version.json",
+                "tests/data/small.csv",
+            ],
+            "no \"descent_model\": 1",
+        ),
+        (
+            &[
+                "predict",
+                "tests/data/bad_models/no_intercept.json",
+                "tests/data/small.csv",
+            ],
+            "parameter '(intercept)' is missing",
+        ),
+        (
+            &[
+                "predict",
+                "tests/data/bad_models/bad_formula.json",
+                "tests/data/small.csv",
+            ],
+            "formula: character 15: the formula ends where a value was expected",
+        ),
+        (
+            &[
+                "predict",
+                "tests/data/bad_models/unknown_feature.json",
+                "tests/data/small.csv",
+            ],
+            "no column 'minutes'",
+        ),
+        (
+            &[
+                "sweep",
+                "tests/data/small.csv",
+                "--target",
+                "score",
+                "--lrs",
+                "0.1,-2",
+            ],
+            "--lrs: every learning rate must be a positive number, got -2",
+        ),
     ];
     for (args, want) in cases {
         let (code, out, err) = descent(args);
@@ -278,7 +474,7 @@ fn bad_input_is_one_line_and_exit_2() {
             );
         }
         assert!(
-            out.is_empty() || args.contains(&"5"),
+            out.is_empty() || args.contains(&"5") || args.contains(&"10"),
             "{args:?}: nothing on stdout but progress, got {out:?}"
         );
     }

@@ -120,8 +120,14 @@ pub fn cholesky_solve(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
     x
 }
 
-/// Least squares `min ‖Ax − b‖` by Householder QR; `None` if `A` is rank deficient.
-fn qr_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+/// Least squares `min ‖Ax − b‖` by Householder QR, `A` given as rows; `None` if `A` is
+/// rank deficient.
+///
+/// ```
+/// let x = model::qr_solve(vec![vec![1.0, 0.0], vec![1.0, 1.0], vec![1.0, 2.0]], vec![1.0, 3.0, 5.0]).unwrap();
+/// assert!((x[0] - 1.0).abs() < 1e-12 && (x[1] - 2.0).abs() < 1e-12);
+/// ```
+pub fn qr_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let (n, p) = (a.len(), a.first().map_or(0, |r| r.len()));
     if n < p {
         return None;

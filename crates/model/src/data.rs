@@ -277,6 +277,77 @@ pub fn load_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Dataset, Da
 /// assert_eq!(e.to_string(), "mem.csv:2:2: column 'score': 'abc' is not a number");
 /// ```
 pub fn parse_csv(bytes: &[u8], name: &str, opts: &CsvOptions) -> Result<Dataset, DataError> {
+    let mut target = 0;
+    let mut features = Vec::new();
+    let table = read_table(bytes, name, opts.header, opts.missing, |resolve, width| {
+        target = resolve(&opts.target)?;
+        features = match &opts.features {
+            Some(cols) => cols.iter().map(resolve).collect::<Result<_, _>>()?,
+            None => (0..width).filter(|&i| i != target).collect(),
+        };
+        Ok(features.iter().copied().chain([target]).collect())
+    })?;
+    let (n, d) = (table.rows, features.len());
+    let mut x = Vec::with_capacity(n * d);
+    let mut y = Vec::with_capacity(n);
+    for row in table.values.chunks_exact(d + 1) {
+        x.extend_from_slice(&row[..d]);
+        y.push(row[d]);
+    }
+    Ok(Dataset {
+        x: Tensor::new(x, &[n, d]),
+        y: Tensor::new(y, &[n, 1]),
+        features: table.names[..d].to_vec(),
+        target: table.names[d].clone(),
+    })
+}
+
+/// The column names of a CSV file: its header, or `column 0`, `column 1`, … when its
+/// first row is data (as [`parse_csv`] decides with `header: None`).
+///
+/// ```
+/// assert_eq!(model::csv_columns(b"hours,score\n1,2\n", "mem.csv").unwrap(), ["hours", "score"]);
+/// assert_eq!(model::csv_columns(b"1,2\n", "mem.csv").unwrap(), ["column 0", "column 1"]);
+/// ```
+pub fn csv_columns(bytes: &[u8], name: &str) -> Result<Vec<String>, DataError> {
+    let (records, names, _) = read_records(bytes, name, None)?;
+    drop(records);
+    Ok(names)
+}
+
+/// Chosen columns of a CSV file as a `[rows, columns]` tensor, with the same strict
+/// parsing, errors and missing-value policies as [`parse_csv`]; for data without a
+/// target, such as rows to predict.
+///
+/// ```
+/// use model::{parse_columns, Missing};
+/// let (x, names) = parse_columns(b"a,b,c\n1,2,3\n4,5,6\n", "mem.csv", &["c".into(), "a".into()], Missing::Error).unwrap();
+/// assert_eq!((x.to_vec(), names), (vec![3.0, 1.0, 6.0, 4.0], vec!["c".to_string(), "a".to_string()]));
+/// ```
+pub fn parse_columns(
+    bytes: &[u8],
+    name: &str,
+    columns: &[Column],
+    missing: Missing,
+) -> Result<(Tensor, Vec<String>), DataError> {
+    let table = read_table(bytes, name, None, missing, |resolve, _| {
+        columns.iter().map(resolve).collect()
+    })?;
+    Ok((
+        Tensor::new(table.values, &[table.rows, columns.len()]),
+        table.names,
+    ))
+}
+
+type Records = Vec<(u64, csv::StringRecord)>;
+
+/// The non-blank records with their line numbers, the column names, and whether the
+/// first record was a header.
+fn read_records(
+    bytes: &[u8],
+    name: &str,
+    header: Option<bool>,
+) -> Result<(Records, Vec<String>, bool), DataError> {
     let path = name.to_string();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -300,7 +371,7 @@ pub fn parse_csv(bytes: &[u8], name: &str, opts: &CsvOptions) -> Result<Dataset,
         return Err(DataError::Empty { path });
     };
     let width = first.len();
-    let has_header = opts.header.unwrap_or_else(|| {
+    let has_header = header.unwrap_or_else(|| {
         first
             .iter()
             .any(|f| f.trim().parse::<f64>().is_err() && !is_missing(f.trim()))
@@ -310,6 +381,29 @@ pub fn parse_csv(bytes: &[u8], name: &str, opts: &CsvOptions) -> Result<Dataset,
     } else {
         (0..width).map(|i| format!("column {i}")).collect()
     };
+    Ok((records, names, has_header))
+}
+
+/// The chosen columns, parsed and filled: row-major values.
+struct Table {
+    names: Vec<String>,
+    rows: usize,
+    values: Vec<f64>,
+}
+
+type Resolve<'a> = dyn Fn(&Column) -> Result<usize, DataError> + 'a;
+
+/// Reads the columns that `choose` picks (given a resolver of names and the width).
+fn read_table(
+    bytes: &[u8],
+    name: &str,
+    header: Option<bool>,
+    missing: Missing,
+    choose: impl FnOnce(&Resolve<'_>, usize) -> Result<Vec<usize>, DataError>,
+) -> Result<Table, DataError> {
+    let path = name.to_string();
+    let (records, names, has_header) = read_records(bytes, name, header)?;
+    let width = names.len();
     let rows = &records[usize::from(has_header)..];
     if rows.is_empty() {
         return Err(DataError::HeaderOnly { path });
@@ -328,12 +422,7 @@ pub fn parse_csv(bytes: &[u8], name: &str, opts: &CsvOptions) -> Result<Dataset,
             available: names.clone(),
         })
     };
-    let target = resolve(&opts.target)?;
-    let features: Vec<usize> = match &opts.features {
-        Some(cols) => cols.iter().map(resolve).collect::<Result<_, _>>()?,
-        None => (0..width).filter(|&i| i != target).collect(),
-    };
-    let columns: Vec<usize> = features.iter().copied().chain([target]).collect();
+    let columns = choose(&resolve, width)?;
 
     // Parse every chosen cell; None marks a missing one.
     let mut table: Vec<(u64, Vec<Option<f64>>)> = Vec::with_capacity(rows.len());
@@ -387,22 +476,17 @@ pub fn parse_csv(bytes: &[u8], name: &str, opts: &CsvOptions) -> Result<Dataset,
         table.push((*line, cells));
     }
 
-    fill_missing(&mut table, &columns, &names, &path, opts.missing)?;
+    fill_missing(&mut table, &columns, &names, &path, missing)?;
     if table.is_empty() {
         return Err(DataError::NoRowsLeft { path });
     }
-    let d = features.len();
-    let mut x = Vec::with_capacity(table.len() * d);
-    let mut y = Vec::with_capacity(table.len());
-    for (_, cells) in &table {
-        x.extend(cells[..d].iter().map(|c| c.expect("filled")));
-        y.push(cells[d].expect("filled"));
-    }
-    Ok(Dataset {
-        x: Tensor::new(x, &[table.len(), d]),
-        y: Tensor::new(y, &[table.len(), 1]),
-        features: features.iter().map(|&i| names[i].clone()).collect(),
-        target: names[target].clone(),
+    Ok(Table {
+        names: columns.iter().map(|&i| names[i].clone()).collect(),
+        rows: table.len(),
+        values: table
+            .iter()
+            .flat_map(|(_, cells)| cells.iter().map(|c| c.expect("filled")))
+            .collect(),
     })
 }
 

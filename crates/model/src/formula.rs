@@ -6,6 +6,7 @@
 //! the tape (training), on plain tensors (prediction) and on dual numbers (the Jacobian
 //! for standard errors).
 
+use crate::data::Dataset;
 use crate::linear::{Bound, Model, Params};
 use indexmap::IndexMap;
 use std::fmt;
@@ -427,6 +428,71 @@ impl Formula {
             }
         }
         Tensor::new(jac, &[n, p])
+    }
+}
+
+impl Formula {
+    /// For a formula linear in its parameters (`f(θ) = f(0) + Jθ` with the same `J`
+    /// everywhere, such as `m*x + b`), the exact least-squares parameters, by QR of `J`;
+    /// `None` for a formula that is not.
+    ///
+    /// ```
+    /// use model::*;
+    /// let d = Dataset::from_rows(&[vec![0.0], vec![1.0], vec![2.0]], &[1.0, 3.0, 5.0]);
+    /// let f = Formula::parse("y = m*x + b", &["x", "y"]).unwrap();
+    /// let theta = f.closed_form(&d).unwrap().unwrap();
+    /// assert!((theta[0] - 2.0).abs() < 1e-12 && (theta[1] - 1.0).abs() < 1e-12);
+    /// assert!(Formula::parse("y = a*exp(k*x)", &["x", "y"]).unwrap().closed_form(&d).is_none());
+    /// ```
+    pub fn closed_form(&self, data: &Dataset) -> Option<Result<Vec<f64>, String>> {
+        let p = self.params.len();
+        let mut at = self.clone();
+        let zero = vec![0.0; p];
+        // Two points far apart: a formula whose Jacobian and predictions agree with one
+        // affine map at both is linear in its parameters (up to rounding).
+        let probe: Vec<f64> = (0..p).map(|k| 0.75 + 0.5 * k as f64).collect();
+        let mut eval = |theta: &[f64]| {
+            for (t, v) in at.params.values_mut().zip(theta) {
+                *t = Tensor::scalar(*v);
+            }
+            (at.predict(&data.x), at.jacobian(&data.x))
+        };
+        let (f0, j0) = eval(&zero);
+        let (f1, j1) = eval(&probe);
+        let scale = j0
+            .data()
+            .iter()
+            .chain(f0.data())
+            .fold(1.0f64, |m, x| m.max(x.abs()));
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * scale;
+        let same_j = j0.data().iter().zip(j1.data()).all(|(a, b)| close(*a, *b));
+        let affine = f1
+            .data()
+            .iter()
+            .zip(f0.data())
+            .enumerate()
+            .all(|(i, (f1, f0))| {
+                let row = &j0.data()[i * p..(i + 1) * p];
+                close(
+                    *f1,
+                    f0 + row.iter().zip(&probe).map(|(j, t)| j * t).sum::<f64>(),
+                )
+            });
+        if !(same_j && affine) {
+            return None;
+        }
+        let rows: Vec<Vec<f64>> = j0.data().chunks_exact(p).map(<[f64]>::to_vec).collect();
+        let rhs: Vec<f64> = data
+            .y
+            .data()
+            .iter()
+            .zip(f0.data())
+            .map(|(y, f)| y - f)
+            .collect();
+        Some(crate::closed::qr_solve(rows, rhs).ok_or_else(|| {
+            "the parameters are not identifiable from the data (the Jacobian is rank deficient)"
+                .to_string()
+        }))
     }
 }
 

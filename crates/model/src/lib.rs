@@ -25,10 +25,10 @@ mod optim;
 mod stats;
 mod train;
 
-pub use closed::{cholesky, cholesky_solve, gram, least_squares, Solver};
+pub use closed::{cholesky, cholesky_solve, gram, least_squares, qr_solve, Solver};
 pub use data::{
-    load_csv, parse_csv, split_chronological, split_shuffled, synthetic, Column, CsvOptions,
-    DataError, Dataset, Missing, Standardizer,
+    csv_columns, load_csv, parse_columns, parse_csv, split_chronological, split_shuffled,
+    synthetic, Column, CsvOptions, DataError, Dataset, Missing, Standardizer,
 };
 pub use formula::{parameter_table, Expr, Formula, FormulaError, Func};
 pub use linear::{Bound, Init, Linear, Model, Params};

@@ -1,0 +1,146 @@
+//! The `descent` command line. Every error on user input is one line on stderr and exit
+//! status 2; nothing here panics on user input.
+
+mod check;
+mod demo;
+mod fit;
+mod plot;
+mod predict;
+mod sweep;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use model::*;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "descent",
+    version,
+    about = "Linear regression by gradient descent, with every gradient from a reverse-mode autodiff tape",
+    after_help = "With no command, runs the demo on generated hours-studied data and writes its pictures."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Where the demo writes its pictures.
+    #[arg(long, default_value = "descent-plots")]
+    plot: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fit a model by gradient descent: y = Xw + b over the features, or any --model
+    /// formula; the closed form, standard errors and metrics beside it.
+    Fit(fit::Fit),
+    /// Predictions of a model saved with `fit --save`, for the rows of a CSV file.
+    Predict(predict::Predict),
+    /// The gradient at the starting point four ways: by hand, reverse mode, forward mode,
+    /// central differences.
+    Check(Data),
+    /// Train at several learning rates: which converge, which crawl, which diverge.
+    Sweep(sweep::Sweep),
+}
+
+/// The data options shared by `fit`, `check` and `sweep`.
+#[derive(clap::Args, Debug, Clone)]
+struct Data {
+    /// The CSV file.
+    file: String,
+    /// The column to predict (name or 0-based index).
+    #[arg(long)]
+    target: Option<String>,
+    /// Predictor columns (default: every other column).
+    #[arg(long, value_delimiter = ',')]
+    features: Option<Vec<String>>,
+    /// What to do with missing values.
+    #[arg(long, value_enum, default_value_t = MissingArg::Error)]
+    missing: MissingArg,
+    /// Standardise features (fitted on the training split); coefficients are reported in
+    /// the original units.
+    #[arg(long)]
+    standardize: bool,
+    /// Print one JSON document at full precision instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum MissingArg {
+    Error,
+    Drop,
+    Ffill,
+    Mean,
+}
+
+impl From<MissingArg> for Missing {
+    fn from(m: MissingArg) -> Missing {
+        match m {
+            MissingArg::Error => Missing::Error,
+            MissingArg::Drop => Missing::Drop,
+            MissingArg::Ffill => Missing::ForwardFill,
+            MissingArg::Mean => Missing::Mean,
+        }
+    }
+}
+
+/// Runs the program with the process's arguments; returns the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        None => demo::demo(&cli.plot),
+        Some(Command::Fit(f)) => fit::fit(&f),
+        Some(Command::Predict(p)) => predict::predict(&p),
+        Some(Command::Check(d)) => check::check(&d),
+        Some(Command::Sweep(s)) => sweep::sweep(&s),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("descent: {e}");
+            2
+        }
+    }
+}
+
+/// The file's bytes, or an error naming it.
+fn read(file: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))
+}
+
+/// The dataset for `--target` and `--features`.
+fn load(d: &Data) -> Result<Dataset, String> {
+    let Some(target) = &d.target else {
+        return Err("give the column to predict with --target COLUMN".into());
+    };
+    let opts = CsvOptions {
+        header: None,
+        target: target.as_str().into(),
+        features: d
+            .features
+            .as_ref()
+            .map(|f| f.iter().map(|s| s.as_str().into()).collect()),
+        missing: d.missing.into(),
+    };
+    parse_csv(&read(&d.file)?, &d.file, &opts).map_err(|e| e.to_string())
+}
+
+/// Standardised when asked: `check` and `sweep` work on the whole file.
+fn load_prepared(d: &Data) -> Result<Dataset, String> {
+    let raw = load(d)?;
+    Ok(if d.standardize {
+        Standardizer::fit(&raw.x).apply(&raw)
+    } else {
+        raw
+    })
+}
+
+/// A number for JSON: `null` for NaN and infinities, which JSON cannot hold.
+fn num(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}

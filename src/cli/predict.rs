@@ -1,0 +1,129 @@
+//! `descent predict`: a saved model's predictions for the rows of a CSV file.
+
+use super::{read, MissingArg};
+use model::*;
+use serde_json::Value;
+use std::io::Write;
+use tape::Tensor;
+
+#[derive(clap::Args, Debug)]
+pub(super) struct Predict {
+    /// A model saved by `descent fit --save`.
+    model: String,
+    /// The CSV file with the model's feature columns (the target column may be absent).
+    file: String,
+    /// Write the predictions here instead of to standard output.
+    #[arg(long)]
+    out: Option<String>,
+    /// What to do with missing values.
+    #[arg(long, value_enum, default_value_t = MissingArg::Error)]
+    missing: MissingArg,
+}
+
+/// A model read back from its JSON.
+struct Saved {
+    target: String,
+    features: Vec<String>,
+    predict: Box<dyn Fn(&Tensor) -> Tensor>,
+}
+
+fn load_model(path: &str) -> Result<Saved, String> {
+    let text = String::from_utf8(read(path)?).map_err(|_| format!("{path}: not UTF-8 text"))?;
+    let doc: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{path}: not a saved model: {e}"))?;
+    let bad = |what: &str| format!("{path}: not a saved model: {what}");
+    if doc.get("descent_model").and_then(Value::as_u64) != Some(1) {
+        return Err(bad(
+            "no \"descent_model\": 1 (save one with descent fit --save)",
+        ));
+    }
+    let string = |key: &str| -> Result<String, String> {
+        doc.get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| bad(&format!("\"{key}\" is missing or not a string")))
+    };
+    let target = string("target")?;
+    let features: Vec<String> = doc
+        .get("features")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
+        .ok_or_else(|| bad("\"features\" is missing or not a list of names"))?;
+    let params = doc
+        .get("parameters")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("\"parameters\" is missing"))?;
+    let value = |name: &str| -> Result<f64, String> {
+        params
+            .get(name)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| bad(&format!("parameter '{name}' is missing or not a number")))
+    };
+    let predict: Box<dyn Fn(&Tensor) -> Tensor> = match string("kind")?.as_str() {
+        "linear" => {
+            let w: Vec<f64> = features
+                .iter()
+                .map(|f| value(f))
+                .collect::<Result<_, _>>()?;
+            let lin = Linear::from_coefficients(&w, value("(intercept)")?);
+            Box::new(move |x| lin.predict(x))
+        }
+        "formula" => {
+            let text = string("formula")?;
+            let mut names: Vec<&str> = features.iter().map(String::as_str).collect();
+            names.push(&target);
+            let mut f = Formula::parse(&text, &names).map_err(|e| bad(&format!("formula: {e}")))?;
+            if f.columns() != features.as_slice() {
+                return Err(bad("the formula's columns differ from \"features\""));
+            }
+            let pnames: Vec<String> = f.parameter_names().iter().map(|s| s.to_string()).collect();
+            for n in pnames {
+                f.set(&n, value(&n)?)?;
+            }
+            Box::new(move |x| f.predict(x))
+        }
+        other => return Err(bad(&format!("unknown kind '{other}'"))),
+    };
+    Ok(Saved {
+        target,
+        features,
+        predict,
+    })
+}
+
+pub(super) fn predict(p: &Predict) -> Result<(), String> {
+    let saved = load_model(&p.model)?;
+    let bytes = read(&p.file)?;
+    let cols: Vec<Column> = saved
+        .features
+        .iter()
+        .map(|f| Column::Name(f.clone()))
+        .collect();
+    let (x, names) =
+        parse_columns(&bytes, &p.file, &cols, p.missing.into()).map_err(|e| e.to_string())?;
+    let y = (saved.predict)(&x);
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header: Vec<String> = names
+        .iter()
+        .cloned()
+        .chain([format!("predicted_{}", saved.target)])
+        .collect();
+    let d = names.len();
+    let write_err = |e: csv::Error| e.to_string();
+    out.write_record(&header).map_err(write_err)?;
+    for (i, yhat) in y.data().iter().enumerate() {
+        let row: Vec<String> = x.data()[i * d..(i + 1) * d]
+            .iter()
+            .chain([yhat])
+            .map(|v| format!("{v:?}"))
+            .collect();
+        out.write_record(&row).map_err(write_err)?;
+    }
+    let text = out.into_inner().map_err(|e| e.to_string())?;
+    match &p.out {
+        Some(path) => std::fs::write(path, &text).map_err(|e| format!("--out {path}: {e}")),
+        None => std::io::stdout()
+            .write_all(&text)
+            .map_err(|e| format!("writing predictions: {e}")),
+    }
+}
