@@ -25,7 +25,9 @@ mod optim;
 mod stats;
 mod train;
 
-pub use closed::{cholesky, cholesky_solve, gram, least_squares, qr_solve, Solver};
+pub use closed::{
+    cholesky, cholesky_solve, gram, least_squares, qr_solve, symmetric_eigenvalues, Solver,
+};
 pub use data::{
     csv_columns, load_csv, parse_columns, parse_csv, split_chronological, split_shuffled,
     synthetic, Column, CsvOptions, DataError, Dataset, Missing, Standardizer,

@@ -161,7 +161,8 @@ fn jacobi_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
             .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
             .map(|(i, j)| a[i][j].powi(2))
             .sum();
-        if off < 1e-30 {
+        let diag: f64 = (0..n).map(|i| a[i][i].powi(2)).sum();
+        if off < 1e-30 * diag.max(1e-300) {
             break;
         }
         for p in 0..n {
@@ -187,6 +188,62 @@ fn jacobi_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
         }
     }
     (0..n).map(|i| a[i][i]).collect()
+}
+
+#[test]
+fn curvature_of_many_parameters_by_power_iteration() {
+    // 271 parameters: past the size where the whole Hessian is formed, so λmax and λmin
+    // come from power iteration on Hessian-vector products.
+    let (n, d) = (400, 260);
+    let x = Tensor::randn(&[n, d], 5);
+    let rows: Vec<Vec<f64>> = x.data().chunks(d).map(|r| r.to_vec()).collect();
+    let ys: Vec<f64> = Tensor::randn(&[n], 6).to_vec();
+    let data = Dataset::from_rows(&rows, &ys);
+    let design: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.iter().copied().chain([1.0]).collect())
+        .collect();
+    let h: Vec<Vec<f64>> = gram(&design)
+        .into_iter()
+        .map(|r| r.into_iter().map(|v| 2.0 / n as f64 * v).collect())
+        .collect();
+    let eig = jacobi_eigenvalues(h);
+    let max = eig.iter().cloned().fold(f64::MIN, f64::max);
+    let min = eig.iter().cloned().fold(f64::MAX, f64::min);
+    let c = curvature(&Linear::new(d, 1, Init::Zeros), &data, 0.0).unwrap();
+    assert!(
+        rel(c.lambda_max, max) < 1e-6,
+        "λmax {} vs {max}",
+        c.lambda_max
+    );
+    assert!(
+        rel(c.lambda_min, min) < 1e-6,
+        "λmin {} vs {min}",
+        c.lambda_min
+    );
+}
+
+#[test]
+fn curvature_of_one_feature_matches_the_quadratic_formula() {
+    // H = (2/n)[[Σx², Σx], [Σx, n]]: eigenvalues (tr ± √(tr² − 4·det))/2, by hand.
+    let data = synthetic(100, &[1.32], 7.9, 10.0, (25.0, 70.0), 2017);
+    let xs = data.x.to_vec();
+    let n = xs.len() as f64;
+    let (sx, sxx) = (
+        xs.iter().sum::<f64>(),
+        xs.iter().map(|x| x * x).sum::<f64>(),
+    );
+    let (a, b, d) = (2.0 * sxx / n, 2.0 * sx / n, 2.0);
+    let (tr, det) = (a + d, a * d - b * b);
+    let disc = (tr * tr - 4.0 * det).sqrt();
+    let c = curvature(&Linear::new(1, 1, Init::Zeros), &data, 0.0).unwrap();
+    assert!(rel(c.lambda_max, (tr + disc) / 2.0) < 1e-12);
+    // λmin = det/λmax avoids the cancellation in (tr − disc)/2.
+    assert!(
+        rel(c.lambda_min, det / ((tr + disc) / 2.0)) < 1e-9,
+        "{}",
+        c.lambda_min
+    );
 }
 
 #[test]

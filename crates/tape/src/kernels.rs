@@ -16,6 +16,20 @@ pub(crate) fn gemm(
 ) -> Vec<f64> {
     let mut c = vec![0.0; m * n];
     match (ta, tb) {
+        // Matrix times vector (X·w in regression): one dot product per row.
+        (false, false) if n == 1 => {
+            for (i, ci) in c.iter_mut().enumerate() {
+                *ci = dot(&a[i * k..(i + 1) * k], &b[..k]);
+            }
+        }
+        // Transposed matrix times vector (Xᵀ·r): rows of A scaled and added, in order.
+        (true, false) if n == 1 => {
+            for (p, &bp) in b[..k].iter().enumerate() {
+                for (ci, &api) in c.iter_mut().zip(&a[p * m..(p + 1) * m]) {
+                    *ci += api * bp;
+                }
+            }
+        }
         // C[i,:] += A[i,p] · B[p,:]
         (false, false) => {
             for i in 0..m {
@@ -62,6 +76,18 @@ pub(crate) fn gemm(
     c
 }
 
+/// A dot product with four running sums, so the additions pipeline (and vectorise)
+/// instead of waiting on one another; the order is fixed, so results are reproducible.
 fn dot(x: &[f64], y: &[f64]) -> f64 {
-    x.iter().zip(y).map(|(a, b)| a * b).sum()
+    let n = x.len().min(y.len());
+    let (xc, yc) = (x[..n].chunks_exact(4), y[..n].chunks_exact(4));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    let mut acc = [0.0; 4];
+    for (a, b) in xc.zip(yc) {
+        for l in 0..4 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    let tail: f64 = xr.iter().zip(yr).map(|(a, b)| a * b).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
