@@ -166,6 +166,46 @@ fn json_is_full_precision() {
         let got = doc["gradients"]["(intercept)"][way].as_f64().unwrap();
         assert!((got - -413.0 / 3.0).abs() < tol, "{way}: {got}");
     }
+    // A formula at a = 1, k = 0.1, c = 2: the partials of mean((a·e^(kx) + c − y)²), by hand.
+    let (_, out, _) = descent(&[
+        "check",
+        "tests/data/small.csv",
+        "--model",
+        "score = a*exp(k*hours) + c",
+        "--init",
+        "a=1,k=0.1,c=2",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    let (a, k, c) = (1.0f64, 0.1f64, 2.0f64);
+    let xs = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let ys = [52.0, 60.0, 65.0, 71.0, 80.0, 85.0];
+    let r: Vec<f64> = xs
+        .iter()
+        .zip(ys)
+        .map(|(x, y)| a * (k * x).exp() + c - y)
+        .collect();
+    let mean = |f: &dyn Fn(usize) -> f64| (0..6).map(f).sum::<f64>() / 6.0;
+    let want = [
+        ("a", mean(&|i| 2.0 * r[i] * (k * xs[i]).exp())),
+        ("k", mean(&|i| 2.0 * r[i] * a * xs[i] * (k * xs[i]).exp())),
+        ("c", mean(&|i| 2.0 * r[i])),
+    ];
+    for (name, want) in want {
+        for way in ["reverse", "forward", "finite_difference"] {
+            let got = doc["gradients"][name][way].as_f64().unwrap();
+            let tol = if way == "finite_difference" {
+                1e-5
+            } else {
+                1e-10
+            };
+            assert!(
+                (got - want).abs() < tol * want.abs(),
+                "{name} {way}: {got} vs {want}"
+            );
+        }
+        assert!(doc["gradients"][name]["hand"].is_null());
+    }
     let (_, out, _) = descent(&[
         "sweep",
         "tests/data/small.csv",

@@ -1,12 +1,133 @@
 //! `descent check`: the gradient at the starting point four ways.
 
-use super::{load_prepared, Data};
+use super::{load_prepared, read, Data};
 use model::*;
 use tape::prelude::*;
+use tape::Dual;
 
-/// Gradient of the MSE at zero parameters: by hand, reverse mode, forward mode, and
+#[derive(clap::Args, Debug)]
+pub(super) struct Check {
+    #[command(flatten)]
+    data: Data,
+    /// Check a formula model instead of the linear one (see `fit --model`).
+    #[arg(long)]
+    model: Option<String>,
+    /// The point to check a formula at: name=value pairs (others are 0).
+    #[arg(long, default_value = "zeros")]
+    init: String,
+}
+
+/// One parameter's gradient, four ways (no hand derivation for a formula).
+type Row = (String, Option<f64>, f64, f64, f64);
+
+pub(super) fn check(c: &Check) -> Result<(), String> {
+    let (rows, n) = match &c.model {
+        Some(text) => {
+            let bytes = read(&c.data.file)?;
+            let (f, data) = super::fit::load_formula(&c.data, text, &bytes)?;
+            let f = super::fit::parse_init_formula(&c.init, f)?;
+            (formula_rows(&f, &data), data.len())
+        }
+        None => linear_rows(&c.data)?,
+    };
+    let d = &c.data;
+    if d.json {
+        let body: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(n, h, r, f, c)| {
+                let v = serde_json::json!({"hand": h.map(super::num), "reverse": super::num(*r), "forward": super::num(*f), "finite_difference": super::num(*c)});
+                (n.clone(), v)
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "gradients": body }));
+        return Ok(());
+    }
+    let at = match &c.model {
+        Some(text) => format!("of {text} at {}", point(&c.data, text, &c.init)?),
+        None => "at w = 0, b = 0".to_string(),
+    };
+    println!("Gradient of the MSE {at} ({n} rows)\n");
+    println!(
+        "{:<14} {:>16} {:>16} {:>16} {:>16} {:>10}",
+        "parameter", "hand", "reverse", "forward", "central diff", "max |Δ|"
+    );
+    for (n, h, r, f, c) in &rows {
+        let worst = [
+            h.map_or(0.0, |h| (r - h).abs()),
+            (r - f).abs(),
+            (r - c).abs(),
+        ]
+        .into_iter()
+        .fold(0.0, f64::max);
+        let h = h.map_or(format!("{:>16}", "-"), |h| format!("{h:>16.9}"));
+        println!("{n:<14} {h} {r:>16.9} {f:>16.9} {c:>16.9} {worst:>10.1e}");
+    }
+    Ok(())
+}
+
+/// The formula's starting point as `a = 1, k = 0`.
+fn point(d: &Data, text: &str, init: &str) -> Result<String, String> {
+    let (f, _) = super::fit::load_formula(d, text, &read(&d.file)?)?;
+    let f = super::fit::parse_init_formula(init, f)?;
+    Ok(f.parameter_names()
+        .iter()
+        .zip(f.values())
+        .map(|(n, v)| format!("{n} = {}", tape::fmt_g(v)))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// A formula's gradient: reverse mode from the tape, forward mode by dual numbers
+/// through the loss, central differences; no hand derivation.
+fn formula_rows(f: &Formula, data: &Dataset) -> Vec<Row> {
+    let tape = Tape::new();
+    let p = f.bind(&tape);
+    let g = objective(f, &p, data, 0.0, 0.0).backward();
+    let n = data.len();
+    let d = f.columns().len();
+    let cols: Vec<Dual> = (0..d)
+        .map(|j| {
+            let col: Vec<f64> = (0..n).map(|i| data.x.data()[i * d + j]).collect();
+            Dual::constant(Tensor::new(col, &[n, 1]))
+        })
+        .collect();
+    let y = Dual::constant(data.y.clone());
+    let names: Vec<String> = f.parameter_names().iter().map(|s| s.to_string()).collect();
+    let values = f.values();
+    let h = 1e-6;
+    names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let params: Vec<Dual> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Dual::new(Tensor::scalar(*v), Tensor::scalar(f64::from(i == k))))
+                .collect();
+            let pred = f
+                .expr()
+                .eval(&cols, &params, &|c| Dual::constant(Tensor::scalar(c)));
+            let loss = pred.sub(&y).square().mean();
+            let shifted = |s: f64| {
+                let mut m = f.clone();
+                let _ = m.set(name, values[k] + s);
+                evaluate(&m, data)
+            };
+            let fd = (shifted(h) - shifted(-h)) / (2.0 * h);
+            (
+                name.clone(),
+                None,
+                g.get(p[name]).item(),
+                loss.tangent.item(),
+                fd,
+            )
+        })
+        .collect()
+}
+
+/// The linear model's gradient at zero: by hand, reverse mode, forward mode, and
 /// central differences.
-pub(super) fn check(d: &Data) -> Result<(), String> {
+fn linear_rows(d: &Data) -> Result<(Vec<Row>, usize), String> {
     let data = load_prepared(d)?;
     let dim = data.dim();
     let (w0, b0) = (vec![0.0; dim], 0.0);
@@ -58,29 +179,7 @@ pub(super) fn check(d: &Data) -> Result<(), String> {
         } else {
             "(intercept)".into()
         };
-        rows.push((name, hand, rev, fwd.item(), fd));
+        rows.push((name, Some(hand), rev, fwd.item(), fd));
     }
-    if d.json {
-        let body: Vec<String> = rows
-            .iter()
-            .map(|(n, h, r, f, c)| format!("{n:?}: {{\"hand\": {h:?}, \"reverse\": {r:?}, \"forward\": {f:?}, \"finite_difference\": {c:?}}}"))
-            .collect();
-        println!("{{\"gradients\": {{{}}}}}", body.join(", "));
-        return Ok(());
-    }
-    println!(
-        "Gradient of the MSE at w = 0, b = 0 ({} rows)\n",
-        data.len()
-    );
-    println!(
-        "{:<14} {:>16} {:>16} {:>16} {:>16} {:>10}",
-        "parameter", "hand", "reverse", "forward", "central diff", "max |Δ|"
-    );
-    for (n, h, r, f, c) in &rows {
-        let worst = [(r - h).abs(), (r - f).abs(), (r - c).abs()]
-            .into_iter()
-            .fold(0.0, f64::max);
-        println!("{n:<14} {h:>16.9} {r:>16.9} {f:>16.9} {c:>16.9} {worst:>10.1e}");
-    }
-    Ok(())
+    Ok((rows, data.len()))
 }

@@ -179,12 +179,16 @@ fn check_options(f: &Fit) -> Result<(), String> {
 }
 
 /// Parses `--model` against the file's columns and loads those columns.
-fn load_formula(f: &Fit, text: &str, bytes: &[u8]) -> Result<(Formula, Dataset), String> {
-    let file = &f.data.file;
+pub(super) fn load_formula(
+    data: &Data,
+    text: &str,
+    bytes: &[u8],
+) -> Result<(Formula, Dataset), String> {
+    let file = &data.file;
     let columns = csv_columns(bytes, file).map_err(|e| e.to_string())?;
     let names: Vec<&str> = columns.iter().map(String::as_str).collect();
     let formula = Formula::parse(text, &names).map_err(|e| format!("--model '{text}': {e}"))?;
-    if let Some(t) = &f.data.target {
+    if let Some(t) = &data.target {
         if t != formula.target() {
             return Err(format!(
                 "--target {t} but the formula predicts '{}'",
@@ -202,10 +206,10 @@ fn load_formula(f: &Fit, text: &str, bytes: &[u8]) -> Result<(Formula, Dataset),
                 .map(|c| c.as_str().into())
                 .collect(),
         ),
-        missing: f.data.missing.into(),
+        missing: data.missing.into(),
     };
-    let data = parse_csv(bytes, file, &opts).map_err(|e| e.to_string())?;
-    Ok((formula, data))
+    let loaded = parse_csv(bytes, file, &opts).map_err(|e| e.to_string())?;
+    Ok((formula, loaded))
 }
 
 fn parse_init_linear(s: &str, d: usize) -> Result<Linear, String> {
@@ -234,7 +238,7 @@ fn parse_init_linear(s: &str, d: usize) -> Result<Linear, String> {
     })
 }
 
-fn parse_init_formula(s: &str, mut formula: Formula) -> Result<Formula, String> {
+pub(super) fn parse_init_formula(s: &str, mut formula: Formula) -> Result<Formula, String> {
     match s {
         "zeros" => {}
         "uniform" | "normal" => {
@@ -303,7 +307,7 @@ pub(super) fn fit(f: &Fit) -> Result<(), String> {
     let bytes = read(&f.data.file)?;
     let (formula, raw) = match &f.model {
         Some(text) => {
-            let (fm, d) = load_formula(f, text, &bytes)?;
+            let (fm, d) = load_formula(&f.data, text, &bytes)?;
             (Some(fm), d)
         }
         None => (None, super::load(&f.data)?),

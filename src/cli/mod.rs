@@ -35,7 +35,7 @@ enum Command {
     Predict(predict::Predict),
     /// The gradient at the starting point four ways: by hand, reverse mode, forward mode,
     /// central differences.
-    Check(Data),
+    Check(check::Check),
     /// Train at several learning rates: which converge, which crawl, which diverge.
     Sweep(sweep::Sweep),
 }
@@ -96,7 +96,7 @@ pub fn main() -> i32 {
         None => demo::demo(&cli.plot),
         Some(Command::Fit(f)) => fit::fit(&f),
         Some(Command::Predict(p)) => predict::predict(&p),
-        Some(Command::Check(d)) => check::check(&d),
+        Some(Command::Check(c)) => check::check(&c),
         Some(Command::Sweep(s)) => sweep::sweep(&s),
     };
     match result {
