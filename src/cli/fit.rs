@@ -300,6 +300,39 @@ pub(super) struct Report {
     pub train: Dataset,
     pub train_raw: Dataset,
     pub splits_raw: Vec<(&'static str, Dataset)>,
+    pub penalised: bool,
+}
+
+impl Report {
+    /// The training MSE at the closed-form coefficients: the floor descent approaches
+    /// (`None` for penalised fits, whose objective is not the MSE alone).
+    pub(super) fn closed_mse(&self) -> Option<f64> {
+        let c = self.closed.as_ref().filter(|_| !self.penalised)?;
+        let d = &self.train_raw;
+        let pred = match &self.fitted {
+            Fitted::Linear { .. } => {
+                let k = c.len() - 1;
+                Linear::from_coefficients(&c[..k], c[k]).predict(&d.x)
+            }
+            Fitted::Formula(f) => {
+                let mut f = f.clone();
+                let names: Vec<String> =
+                    f.parameter_names().iter().map(|s| s.to_string()).collect();
+                for (n, v) in names.iter().zip(c) {
+                    f.set(n, *v).ok()?;
+                }
+                f.predict(&d.x)
+            }
+        };
+        Some(metrics(&pred, &d.y).mse)
+    }
+
+    /// Descent's training MSE and the closed form's, when descent is visibly short of it.
+    fn short_of_closed_form(&self) -> Option<(f64, f64)> {
+        let best = self.closed_mse()?;
+        let own = self.metrics.first()?.1.mse;
+        (own > best * (1.0 + 1e-4) + 1e-12).then_some((own, best))
+    }
 }
 
 pub(super) fn fit(f: &Fit) -> Result<(), String> {
@@ -513,6 +546,7 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, String
         train_raw,
         splits_raw,
         fitted,
+        penalised: f.l1 > 0.0 || f.l2 > 0.0,
     })
 }
 
@@ -581,6 +615,13 @@ fn print_report(r: &Report, f: &Fit) {
             s.map_or("-".into(), |s| p_value(s.p_value)),
             g(s.map(|s| s.ci95.0)),
             g(s.map(|s| s.ci95.1)),
+        );
+    }
+    if let Some((own, best)) = r.short_of_closed_form() {
+        println!(
+            "\nnote: descent has not reached the minimum yet: training MSE {} against {} at the closed form; try --standardize, more --iters, or another --lr",
+            tape::fmt_g(own),
+            tape::fmt_g(best)
         );
     }
     match &r.inference {
@@ -674,6 +715,7 @@ fn print_json(r: &Report) {
         "metrics": metrics,
         "iterations": r.history.iterations,
         "converged": r.history.converged,
+        "reached_closed_form": r.closed_mse().map(|_| r.short_of_closed_form().is_none()),
         "learning_rate": num(r.lr),
         "optimizer": r.optimizer,
         "lambda_max": r.curvature.map(|c| num(c.lambda_max)),

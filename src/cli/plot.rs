@@ -376,7 +376,7 @@ pub(super) fn fit_pictures(r: &Report, dir: &str) -> Result<(), String> {
                 .collect(),
         ));
     }
-    let optimum = r.closed.as_ref().and_then(|_| closed_mse(r));
+    let optimum = r.closed_mse();
     loss_curves(
         &format!("{dir}/loss.svg"),
         "Loss during training",
@@ -496,27 +496,6 @@ pub(super) fn fit_pictures(r: &Report, dir: &str) -> Result<(), String> {
         )?;
     }
     Ok(())
-}
-
-/// The training MSE of the closed-form coefficients (the floor a loss curve approaches).
-fn closed_mse(r: &Report) -> Option<f64> {
-    let c = r.closed.as_ref()?;
-    let d = &r.train_raw;
-    let pred = match &r.fitted {
-        super::fit::Fitted::Linear { .. } => {
-            let k = c.len() - 1;
-            Linear::from_coefficients(&c[..k], c[k]).predict(&d.x)
-        }
-        super::fit::Fitted::Formula(f) => {
-            let mut f = f.clone();
-            let names: Vec<String> = f.parameter_names().iter().map(|s| s.to_string()).collect();
-            for (n, v) in names.iter().zip(c) {
-                f.set(n, *v).ok()?;
-            }
-            f.predict(&d.x)
-        }
-    };
-    Some(metrics(&pred, &d.y).mse)
 }
 
 /// The loss curves of a learning-rate sweep on one chart.
