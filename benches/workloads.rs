@@ -1,30 +1,78 @@
-//! The workloads of the benchmark issue, timed on this machine: median of 3 rounds.
-//! `cargo bench --bench workloads` prints a table and one JSON line per result.
+//! The workloads of the benchmark issue, timed on this machine.
+//!
+//! `cargo bench --bench workloads` runs each workload in a child process of its own (so
+//! that its peak resident memory is its own), prints a table and one JSON line per
+//! result. `-- --only NAME` runs one workload here; `-- --rounds N` sets the rounds
+//! (median reported, default 3). Data come from splitmix64, written out in
+//! `bench/peers.py` too, so every engine gets the same numbers and checksums agree.
 //!
 //! - W1: h ← relu(aᵢ·h + bᵢ) for 1,000,000 steps (3 op nodes a step), then backward;
 //!   leaves made before the clock; ns per op node and bytes of tape per node.
-//! - W2a: full-batch linear regression on a 1,000,000 × 16 standardised X through the
-//!   general tape path (matmul, add, sub, square, mean, backward); ms per iteration.
+//! - W2: full-batch linear regression, X 1,000,000 × 16 standardised, 50 iterations at
+//!   lr 0.1 from zero: (a) the general tape path, (b) the fused `linear_mse` op, and the
+//!   floor: a plain Rust loop making one pass over X and y per iteration on every core.
+//!   The read-bandwidth probe sums X and y once.
 //! - W3: 100 points, 1000 full-batch iterations at lr 1e-4 through the model crate.
 
 use descent::model::*;
 use descent::tape::prelude::*;
+use std::process::Command;
 use std::time::Instant;
+
+/// splitmix64 (Steele, Lea, Flood 2014): the bench's only source of numbers.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// U[0, 1) with 53 random bits.
+    fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Standard normals by Box–Muller, both of each pair.
+    fn normals(&mut self, n: usize) -> Vec<f64> {
+        let mut out = Vec::with_capacity(n + 1);
+        while out.len() < n {
+            let (u1, u2) = (1.0 - self.uniform(), self.uniform());
+            let r = (-2.0 * u1.ln()).sqrt();
+            let t = 2.0 * std::f64::consts::PI * u2;
+            out.push(r * t.cos());
+            out.push(r * t.sin());
+        }
+        out.truncate(n);
+        out
+    }
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn w1(tape: &mut Tape) -> (f64, f64, String) {
+/// Peak resident set of this process, in MB (VmHWM).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn w1(tape: &mut Tape) -> (f64, String) {
     let s = 1_000_000;
-    let a = Tensor::rand_uniform(&[s], 0.99, 1.01, 1);
-    let b = Tensor::rand_uniform(&[s], 0.0, 1.0, 2);
+    let mut rng = SplitMix(1);
+    let a: Vec<f64> = (0..s).map(|_| 0.99 + 0.02 * rng.uniform()).collect();
+    let b: Vec<f64> = (0..s).map(|_| rng.uniform()).collect();
     tape.clear();
-    let (av, bv): (Vec<Var>, Vec<Var>) = (
-        a.data().iter().map(|&x| tape.param(x)).collect(),
-        b.data().iter().map(|&x| tape.param(x)).collect(),
-    );
+    let av: Vec<Var> = a.iter().map(|&x| tape.param(x)).collect();
+    let bv: Vec<Var> = b.iter().map(|&x| tape.param(x)).collect();
     let x0 = tape.param(0.5);
     let before = tape.len();
     let t = Instant::now();
@@ -36,31 +84,48 @@ fn w1(tape: &mut Tape) -> (f64, f64, String) {
     let ns = t.elapsed().as_nanos() as f64 / (tape.len() - before) as f64;
     let sa: f64 = av.iter().map(|v| g.get(*v).item()).sum();
     let sb: f64 = bv.iter().map(|v| g.get(*v).item()).sum();
-    let checksum = format!("L={} Σ∂a={sa} Σ∂b={sb} ∂x0={}", h.item(), g.get(x0).item());
-    // Node (32 bytes) plus the adjoint backward keeps per node (8 bytes).
-    (
-        ns,
-        (std::mem::size_of::<descent::tape::Op>() + 16 + 8) as f64,
-        checksum,
-    )
+    let sum = format!("L={} Σ∂a={sa} Σ∂b={sb} ∂x0={}", h.item(), g.get(x0).item());
+    (ns, sum)
 }
 
-fn w2a(x: &Tensor, y: &Tensor) -> (f64, String) {
-    let (mut w, mut b) = (Tensor::zeros(&[16]), Tensor::scalar(0.0));
-    let mut tape = Tape::new();
+const N: usize = 1_000_000;
+const D: usize = 16;
+
+/// X (standardised columns, row-major) and y = X·w* + 0.5 + 0.1·N(0, 1), w*ⱼ = j/8.
+fn w2_data() -> (Tensor, Tensor) {
+    let mut rng = SplitMix(5);
+    let mut x = rng.normals(N * D);
+    for j in 0..D {
+        let mean = (0..N).map(|i| x[i * D + j]).sum::<f64>() / N as f64;
+        let var = (0..N).map(|i| (x[i * D + j] - mean).powi(2)).sum::<f64>() / N as f64;
+        let sd = var.sqrt();
+        for i in 0..N {
+            x[i * D + j] = (x[i * D + j] - mean) / sd;
+        }
+    }
+    let noise = rng.normals(N);
+    let y: Vec<f64> = (0..N)
+        .map(|i| {
+            let xi = &x[i * D..(i + 1) * D];
+            let f: f64 = xi
+                .iter()
+                .enumerate()
+                .map(|(j, v)| v * (j + 1) as f64 / 8.0)
+                .sum();
+            f + 0.5 + 0.1 * noise[i]
+        })
+        .collect();
+    (Tensor::new(x, &[N, D]), Tensor::new(y, &[N]))
+}
+
+/// 50 iterations of gradient descent at lr 0.1; `step` gives (loss, ∂w, ∂b).
+fn descend(mut step: impl FnMut(&Tensor, &Tensor) -> (f64, Tensor, Tensor)) -> (f64, String) {
+    let (mut w, mut b) = (Tensor::zeros(&[D]), Tensor::scalar(0.0));
     let mut loss = 0.0;
     let t = Instant::now();
     for _ in 0..50 {
-        let (gw, gb) = {
-            let (wv, bv) = (tape.param(w.clone()), tape.param(b.clone()));
-            let l = (tape.constant(x.clone()).matmul(&wv) + bv - tape.constant(y.clone()))
-                .square()
-                .mean();
-            loss = l.item();
-            let g = l.backward();
-            (g.get(wv), g.get(bv))
-        };
-        tape.clear();
+        let (l, gw, gb) = step(&w, &b);
+        loss = l;
         w = w.zip_with(&gw, "step", |w, g| w - 0.1 * g);
         b = b.zip_with(&gb, "step", |b, g| b - 0.1 * g);
     }
@@ -71,65 +136,262 @@ fn w2a(x: &Tensor, y: &Tensor) -> (f64, String) {
     )
 }
 
-fn w3(data: &Dataset) -> (f64, String) {
+fn w2a(x: &Tensor, y: &Tensor) -> (f64, String) {
+    let mut tape = Tape::new();
+    descend(|w, b| {
+        let r = {
+            let (wv, bv) = (tape.param(w), tape.param(b));
+            let l = (tape.constant(x).matmul(&wv) + bv - tape.constant(y))
+                .square()
+                .mean();
+            let g = l.backward();
+            (l.item(), g.get(wv), g.get(bv))
+        };
+        tape.clear();
+        r
+    })
+}
+
+fn w2b(x: &Tensor, y: &Tensor) -> (f64, String) {
+    let mut tape = Tape::new();
+    descend(|w, b| {
+        let r = {
+            let (wv, bv) = (tape.param(w), tape.param(b));
+            let l = descent::tape::linear_mse(tape.constant(x), wv, bv, tape.constant(y));
+            let g = l.backward();
+            (l.item(), g.get(wv), g.get(bv))
+        };
+        tape.clear();
+        r
+    })
+}
+
+/// The floor: no tape, one pass over X and y per iteration, rows split across cores.
+fn floor(x: &Tensor, y: &Tensor) -> (f64, String) {
+    let (xd, yd) = (x.data(), y.data());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    descend(|w, b| {
+        let (w, b) = (w.data(), b.item());
+        let per = N.div_ceil(threads);
+        let parts: Vec<(f64, [f64; D], f64)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..threads)
+                .map(|t| {
+                    s.spawn(move || {
+                        let (mut sse, mut gw, mut gb) = (0.0, [0.0; D], 0.0);
+                        for i in t * per..((t + 1) * per).min(N) {
+                            let xi = &xd[i * D..(i + 1) * D];
+                            let r = xi.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() + b - yd[i];
+                            sse += r * r;
+                            gb += r;
+                            for j in 0..D {
+                                gw[j] += r * xi[j];
+                            }
+                        }
+                        (sse, gw, gb)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let k = 2.0 / N as f64;
+        let sse: f64 = parts.iter().map(|p| p.0).sum();
+        let gw: Vec<f64> = (0..D)
+            .map(|j| parts.iter().map(|p| p.1[j]).sum::<f64>() * k)
+            .collect();
+        let gb = parts.iter().map(|p| p.2).sum::<f64>() * k;
+        (sse / N as f64, Tensor::new(gw, &[D]), Tensor::scalar(gb))
+    })
+}
+
+/// Read bandwidth: one pass summing X and y on every core; (ms, GB/s).
+fn bandwidth(x: &Tensor, y: &Tensor) -> (f64, String) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = Instant::now();
+    let total: f64 = [x.data(), y.data()]
+        .iter()
+        .map(|d| {
+            let per = d.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let hs: Vec<_> = d
+                    .chunks(per)
+                    .map(|c| {
+                        s.spawn(move || {
+                            let mut acc = [0.0; 8];
+                            let it = c.chunks_exact(8);
+                            let tail: f64 = it.remainder().iter().sum();
+                            for ch in it {
+                                for l in 0..8 {
+                                    acc[l] += ch[l];
+                                }
+                            }
+                            acc.iter().sum::<f64>() + tail
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum::<f64>()
+            })
+        })
+        .sum();
+    let secs = t.elapsed().as_secs_f64();
+    let bytes = ((N * D + N) * 8) as f64;
+    (
+        secs * 1e3,
+        format!("{:.2} GB/s, Σ={total}", bytes / secs / 1e9),
+    )
+}
+
+fn w3() -> (f64, String) {
+    let mut rng = SplitMix(3);
+    let xs: Vec<f64> = (0..100).map(|_| 20.0 + 60.0 * rng.uniform()).collect();
+    let noise = rng.normals(100);
+    let ys: Vec<f64> = xs
+        .iter()
+        .zip(&noise)
+        .map(|(x, e)| 1.3 * x + 5.0 * e)
+        .collect();
+    let rows: Vec<Vec<f64>> = xs.iter().map(|&x| vec![x]).collect();
+    let data = Dataset::from_rows(&rows, &ys);
     let t = Instant::now();
     let mut lin = Linear::new(1, 1, Init::Zeros);
     let cfg = TrainConfig {
         schedule: Schedule::Iterations(1000),
         ..Default::default()
     };
-    train(&mut lin, &mut Sgd::new(1e-4), data, None, &cfg, |_| {}).expect("stable");
+    train(&mut lin, &mut Sgd::new(1e-4), &data, None, &cfg, |_| {}).expect("stable");
     (
         t.elapsed().as_secs_f64() * 1e3,
         format!("w={} b={}", lin.weights()[0], lin.bias()),
     )
 }
 
+/// Runs one workload `rounds` times here and prints its JSON line.
+fn run_one(name: &str, rounds: usize) {
+    let mut tape = Tape::with_capacity(5_000_001);
+    let data = name.starts_with("W2") || name == "floor" || name == "bandwidth";
+    let (x, y) = if data {
+        w2_data()
+    } else {
+        (Tensor::scalar(0.0), Tensor::scalar(0.0))
+    };
+    let mut times = Vec::new();
+    let mut sum = String::new();
+    for _ in 0..rounds {
+        let (v, s) = match name {
+            "W1" => w1(&mut tape),
+            "W2a" => w2a(&x, &y),
+            "W2b" => w2b(&x, &y),
+            "floor" => floor(&x, &y),
+            "bandwidth" => bandwidth(&x, &y),
+            "W3" => w3(),
+            other => panic!("no workload {other}"),
+        };
+        times.push(v);
+        sum = s;
+    }
+    let unit = match name {
+        "W1" => "ns_per_node",
+        "W3" => "total_ms",
+        "bandwidth" => "ms_per_pass",
+        _ => "ms_per_iteration",
+    };
+    let extra = if name == "W1" {
+        format!(",\"bytes_per_node\":{}", descent::tape::NODE_BYTES + 8)
+    } else {
+        String::new()
+    };
+    println!(
+        "{{\"engine\":\"descent\",\"workload\":\"{name}\",\"{unit}\":{},\"rounds\":{rounds},\"peak_rss_mb\":{:.1}{extra},\"checksum\":{:?}}}",
+        median(times),
+        peak_rss_mb(),
+        sum
+    );
+}
+
+fn field(line: &str, key: &str) -> Option<f64> {
+    let at = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    line[at..].split([',', '}']).next()?.trim().parse().ok()
+}
+
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a list; there are no tests here.
     }
-    let mut tape = Tape::with_capacity(5_000_001);
-    let r1: Vec<(f64, f64, String)> = (0..3).map(|_| w1(&mut tape)).collect();
-    drop(tape);
-    let raw = synthetic(
-        1_000_000,
-        &(1..=16).map(|j| j as f64 / 8.0).collect::<Vec<_>>(),
-        0.5,
-        0.1,
-        (-1.0, 1.0),
-        5,
-    );
-    let x = Standardizer::fit(&raw.x).transform(&raw.x);
-    let y = raw.y.reshape(&[1_000_000]);
-    let r2: Vec<(f64, String)> = (0..3).map(|_| w2a(&x, &y)).collect();
-    let small = synthetic(100, &[1.3], 0.0, 5.0, (20.0, 80.0), 3);
-    let r3: Vec<(f64, String)> = (0..3).map(|_| w3(&small)).collect();
-
-    let w1ns = median(r1.iter().map(|r| r.0).collect());
-    let w2ms = median(r2.iter().map(|r| r.0).collect());
-    let w3ms = median(r3.iter().map(|r| r.0).collect());
-    println!("{:<44} {:>14}", "workload (median of 3)", "descent");
-    println!("{:<44} {:>14.1}", "W1 scalar chain, ns per op node", w1ns);
-    println!("{:<44} {:>14.0}", "W1 tape bytes per node", r1[0].1);
+    let rounds = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    if let Some(i) = args.iter().position(|a| a == "--only") {
+        run_one(&args[i + 1], rounds);
+        return;
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let mut lines = Vec::new();
+    for name in ["W1", "W2a", "W2b", "floor", "bandwidth", "W3"] {
+        let out = Command::new(&exe)
+            .args(["--only", name, "--rounds", &rounds.to_string()])
+            .output()
+            .expect("runs itself");
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(out.status.success() && !line.is_empty(), "{name} failed");
+        lines.push((name, line));
+    }
+    let get = |n: &str, k: &str| {
+        lines
+            .iter()
+            .find(|(m, _)| *m == n)
+            .and_then(|(_, l)| field(l, k))
+            .unwrap_or(f64::NAN)
+    };
+    let fl = get("floor", "ms_per_iteration");
+    let xy_mb = ((N * D + N) * 8) as f64 / (1 << 20) as f64;
     println!(
-        "{:<44} {:>14.1}",
-        "W2a linreg 1e6×16, ms per iteration (tape)", w2ms
-    );
-    println!(
-        "{:<44} {:>14.3}",
-        "W3 100 points × 1000 iterations, total ms", w3ms
-    );
-    println!(
-        "{{\"workload\":\"W1\",\"ns_per_node\":{w1ns},\"bytes_per_node\":{},\"checksum\":{:?}}}",
-        r1[0].1, r1[0].2
-    );
-    println!(
-        "{{\"workload\":\"W2a\",\"ms_per_iteration\":{w2ms},\"checksum\":{:?}}}",
-        r2[0].1
+        "{:<52} {:>12} {:>10}",
+        format!("workload (median of {rounds})"),
+        "descent",
+        "vs floor"
     );
     println!(
-        "{{\"workload\":\"W3\",\"total_ms\":{w3ms},\"checksum\":{:?}}}",
-        r3[0].1
+        "{:<52} {:>12.1}",
+        "W1 scalar chain, ns per op node",
+        get("W1", "ns_per_node")
     );
+    println!(
+        "{:<52} {:>12.0}",
+        "W1 tape bytes per node (node + adjoint)",
+        get("W1", "bytes_per_node")
+    );
+    for (n, what) in [
+        ("W2a", "general tape path"),
+        ("W2b", "fused linear_mse"),
+        ("floor", "floor, plain loop"),
+    ] {
+        let ms = get(n, "ms_per_iteration");
+        println!(
+            "{:<52} {ms:>12.2} {:>9.2}×",
+            format!("W2 {what}, ms per iteration"),
+            ms / fl
+        );
+        println!(
+            "{:<52} {:>12.0} {:>9.2}×",
+            format!("W2 {what}, peak MB (X and y: {xy_mb:.0})"),
+            get(n, "peak_rss_mb"),
+            get(n, "peak_rss_mb") / xy_mb
+        );
+    }
+    println!(
+        "{:<52} {:>12.2}",
+        "bandwidth probe, ms per pass over X and y",
+        get("bandwidth", "ms_per_pass")
+    );
+    println!(
+        "{:<52} {:>12.3}",
+        "W3 100 points × 1000 iterations, total ms",
+        get("W3", "total_ms")
+    );
+    for (_, l) in &lines {
+        println!("{l}");
+    }
 }

@@ -22,6 +22,11 @@ pub trait Model {
     fn named_parameters_mut(&mut self) -> &mut Params;
     /// The prediction for the rows of `x`, from parameters bound to `x`'s tape.
     fn forward<'t>(&self, params: &Bound<'t>, x: Var<'t>) -> Var<'t>;
+    /// The mean squared error of the prediction for `x` against `y` (`[n, 1]`). Models
+    /// with a fused path override it; the value and gradients are the same.
+    fn mse<'t>(&self, params: &Bound<'t>, x: Var<'t>, y: Var<'t>) -> Var<'t> {
+        crate::loss::mse(self.forward(params, x), y)
+    }
     /// The parameters a ridge or lasso penalty applies to (all but biases, by default).
     fn penalized(&self) -> Vec<String> {
         self.named_parameters()
@@ -143,5 +148,16 @@ impl Model for Linear {
     }
     fn forward<'t>(&self, p: &Bound<'t>, x: Var<'t>) -> Var<'t> {
         x.matmul(&p["weight"]) + p["bias"]
+    }
+    /// One output: the fused `linear_mse` op, one pass over `x` per step.
+    fn mse<'t>(&self, p: &Bound<'t>, x: Var<'t>, y: Var<'t>) -> Var<'t> {
+        let (w, b) = (p["weight"], p["bias"]);
+        let (ws, bs) = (w.shape(), b.shape());
+        if ws.len() == 2 && ws[1] == 1 && bs[..] == [1] && !x.requires_grad() {
+            let d = ws[0];
+            tape::linear_mse(x, w.reshape(&[d]), b, y)
+        } else {
+            crate::loss::mse(self.forward(p, x), y)
+        }
     }
 }

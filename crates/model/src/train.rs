@@ -144,8 +144,11 @@ pub fn objective<'t, M: Model + ?Sized>(
     l1: f64,
 ) -> Var<'t> {
     let tape = p.values().next().expect("a model has parameters").tape();
-    let pred = model.forward(p, tape.constant(batch.x.clone()));
-    let mut loss = mse(pred, tape.constant(batch.y.clone()));
+    let mut loss = model.mse(
+        p,
+        tape.constant(batch.x.clone()),
+        tape.constant(batch.y.clone()),
+    );
     for name in model.penalized() {
         if l2 > 0.0 {
             loss = loss + ridge(p[&name], l2);

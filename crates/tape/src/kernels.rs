@@ -1,7 +1,99 @@
-//! The one numeric kernel that deserves its own file: `op(A)·op(B)` on row-major slices.
+//! The numeric kernels that deserve their own file: `op(A)·op(B)` on row-major slices,
+//! and the fused linear-MSE pass.
 //!
 //! Each transpose case gets the loop order that walks both operands contiguously, so the
 //! tall-skinny products of regression (`X·w`, `Xᵀ·r`) stream `X` once from memory.
+//!
+//! Large kernels use every core: rows are cut into chunks of a fixed size (not a size
+//! that depends on the number of threads), each chunk's partial result is computed the
+//! same way whichever thread runs it, and partials are combined in chunk order. So a
+//! result is the same bit for bit on one core or many, and from run to run.
+
+use std::ops::Range;
+
+/// Rows per chunk of the threaded kernels.
+const CHUNK: usize = 4096;
+/// Below this many elements a kernel runs on the calling thread (same chunks, same order).
+const PARALLEL_MIN: usize = 1 << 18;
+
+/// The number of cores, asked once: the question reads files under /sys and /proc.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `f` on each chunk of `0..rows`, results in chunk order; on several threads when the
+/// work (`rows·width` elements) is large.
+fn chunked<R: Send>(rows: usize, width: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
+    let chunks = (0..rows.div_ceil(CHUNK)).map(|c| c * CHUNK..((c + 1) * CHUNK).min(rows));
+    if rows * width.max(1) < PARALLEL_MIN || cores() <= 1 {
+        return chunks.map(f).collect();
+    }
+    let chunks: Vec<Range<usize>> = chunks.collect();
+    let threads = cores().min(chunks.len());
+    // Thread t takes chunks t, t + T, t + 2T, …: a fixed assignment, no work stealing.
+    let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (f, chunks) = (&f, &chunks);
+                scope.spawn(move || {
+                    (t..chunks.len())
+                        .step_by(threads)
+                        .map(|c| (c, f(chunks[c].clone())))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a kernel thread panicked"))
+            .collect()
+    });
+    let mut out: Vec<Option<R>> = (0..chunks.len()).map(|_| None).collect();
+    for (c, r) in parts.iter_mut().flat_map(std::mem::take) {
+        out[c] = Some(r);
+    }
+    out.into_iter()
+        .map(|r| r.expect("every chunk ran"))
+        .collect()
+}
+
+/// One pass over the rows of `x` (`n×d`) and `y`: `r = x·w + b − y`, and
+/// `(mean r², (2/n)·xᵀr, (2/n)·Σr)`: the loss and its gradient in `w` and `b`.
+pub(crate) fn linear_mse(
+    x: &[f64],
+    y: &[f64],
+    w: &[f64],
+    b: f64,
+    d: usize,
+) -> (f64, Vec<f64>, f64) {
+    let n = y.len();
+    let parts = chunked(n, d, |rows| {
+        let mut sse = 0.0;
+        let mut gw = vec![0.0; d];
+        let mut gb = 0.0;
+        for i in rows {
+            let xi = &x[i * d..(i + 1) * d];
+            let r = dot(xi, w) + b - y[i];
+            sse += r * r;
+            gb += r;
+            for (g, xij) in gw.iter_mut().zip(xi) {
+                *g += r * xij;
+            }
+        }
+        (sse, gw, gb)
+    });
+    let (mut sse, mut gw, mut gb) = (0.0, vec![0.0; d], 0.0);
+    for (s, g, b) in parts {
+        sse += s;
+        gb += b;
+        for (a, v) in gw.iter_mut().zip(&g) {
+            *a += v;
+        }
+    }
+    let k = 2.0 / n as f64;
+    (sse / n as f64, gw.iter().map(|g| g * k).collect(), gb * k)
+}
 
 /// `C[m×n] = op(A)·op(B)` where `op(A)` is `m×k` and `op(B)` is `k×n`. With `ta`, `A` is
 /// stored `k×m`; with `tb`, `B` is stored `n×k`.
@@ -17,16 +109,34 @@ pub(crate) fn gemm(
     let mut c = vec![0.0; m * n];
     match (ta, tb) {
         // Matrix times vector (X·w in regression): one dot product per row.
-        (false, false) if n == 1 => {
+        (false, false) if n == 1 && m * k < PARALLEL_MIN => {
             for (i, ci) in c.iter_mut().enumerate() {
                 *ci = dot(&a[i * k..(i + 1) * k], &b[..k]);
             }
         }
-        // Transposed matrix times vector (Xᵀ·r): rows of A scaled and added, in order.
+        (false, false) if n == 1 => {
+            let parts = chunked(m, k, |rows| {
+                rows.map(|i| dot(&a[i * k..(i + 1) * k], &b[..k]))
+                    .collect::<Vec<f64>>()
+            });
+            c = parts.concat();
+        }
+        // Transposed matrix times vector (Xᵀ·r): rows of A scaled and added, a partial
+        // sum per chunk of rows, the partials added in order.
         (true, false) if n == 1 => {
-            for (p, &bp) in b[..k].iter().enumerate() {
-                for (ci, &api) in c.iter_mut().zip(&a[p * m..(p + 1) * m]) {
-                    *ci += api * bp;
+            let parts = chunked(k, m, |rows| {
+                let mut part = vec![0.0; m];
+                for p in rows {
+                    let bp = b[p];
+                    for (ci, &api) in part.iter_mut().zip(&a[p * m..(p + 1) * m]) {
+                        *ci += api * bp;
+                    }
+                }
+                part
+            });
+            for part in parts {
+                for (ci, v) in c.iter_mut().zip(&part) {
+                    *ci += v;
                 }
             }
         }

@@ -69,6 +69,16 @@ pub enum Op {
     Transpose(Id, u8, u8),
     /// The target shape is the shape of this node's own value.
     BroadcastTo(Id),
+    /// `mean((x·w + b − y)²)` in one pass over the rows of `x` (fused: no `[n]`
+    /// temporaries). `x` and `y` are data; the forward pass also leaves the gradient in
+    /// `w` and `b` for backward, so an iteration reads `x` once.
+    /// `x` and `y` are adjacent constant nodes (`y` is node `xy + 1`), which keeps every
+    /// op within 16 bytes.
+    LinearMse {
+        w: Id,
+        b: Id,
+        xy: Id,
+    },
 }
 
 fn sign(x: f64) -> f64 {
@@ -97,8 +107,11 @@ impl Op {
     pub fn inputs(&self) -> Inputs {
         use Op::*;
         let (len, ids) = match *self {
-            Const | Param => (0, [0, 0]),
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => (2, [a, b]),
+            Const | Param => (0, [0; 4]),
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => {
+                (2, [a, b, 0, 0])
+            }
+            LinearMse { w, b, xy } => (4, [w, b, xy, xy + 1]),
             Neg(a)
             | Powf(a, _)
             | Powi(a, _)
@@ -114,8 +127,8 @@ impl Op {
             | Mean(a)
             | Reshape(a)
             | Transpose(a, _, _)
-            | BroadcastTo(a) => (1, [a, 0]),
-            SumAxis { x, .. } | MeanAxis { x, .. } => (1, [x, 0]),
+            | BroadcastTo(a) => (1, [a, 0, 0, 0]),
+            SumAxis { x, .. } | MeanAxis { x, .. } => (1, [x, 0, 0, 0]),
         };
         Inputs { len, ids }
     }
@@ -149,6 +162,7 @@ impl Op {
             Reshape(..) => "reshape",
             Transpose(..) => "transpose",
             BroadcastTo(..) => "broadcast_to",
+            LinearMse { .. } => "linear_mse",
         }
     }
 
@@ -158,7 +172,11 @@ impl Op {
     fn scalar_closed(&self) -> bool {
         !matches!(
             self,
-            Op::MatMul { .. } | Op::SumAxis { .. } | Op::MeanAxis { .. } | Op::Transpose(..)
+            Op::MatMul { .. }
+                | Op::SumAxis { .. }
+                | Op::MeanAxis { .. }
+                | Op::Transpose(..)
+                | Op::LinearMse { .. }
         )
     }
 
@@ -193,6 +211,10 @@ impl Op {
             Reshape(_) => x[0].reshape(target),
             Transpose(_, d0, d1) => x[0].transpose(d0 as usize, d1 as usize),
             BroadcastTo(_) => x[0].broadcast_to(target),
+            LinearMse { .. } => {
+                let p = x[2].matmul(&x[0]);
+                p.add(&x[1]).sub(&x[3].reshape(&p.shape())).square().mean()
+            }
         }
     }
 
@@ -275,6 +297,17 @@ impl Op {
             Reshape(_) => [na.then(|| g.reshape(&a.shape())), None],
             Transpose(_, d0, d1) => [na.then(|| g.transpose(d0 as usize, d1 as usize)), None],
             BroadcastTo(_) => [na.then(|| g.unbroadcast(&a.shape())), None],
+            // With r = x·w + b − y and n rows: ∂w = (2/n)·xᵀr, ∂b = (2/n)·Σr (x, y: data).
+            LinearMse { .. } => {
+                let (x, y) = (&x[2], &x[3]);
+                let p = x.matmul(a);
+                let r = p.add(b()).sub(&y.reshape(&p.shape()));
+                let scale = g.scale(2.0 / r.numel() as f64);
+                [
+                    na.then(|| x.transpose(0, 1).matmul(&r).mul(&scale)),
+                    nb.then(|| r.sum().mul(&scale).broadcast_to(&b().shape())),
+                ]
+            }
         }
     }
 }
@@ -291,11 +324,11 @@ fn keep_axis<T: Algebra>(g: &T, input: &[usize], axis: u32, keepdim: bool) -> T 
     g.broadcast_to(input)
 }
 
-/// The input node indices of an op (at most two), without allocation.
+/// The input node indices of an op (at most four), without allocation.
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs {
     len: u8,
-    ids: [Id; 2],
+    ids: [Id; 4],
 }
 
 impl std::ops::Deref for Inputs {
@@ -306,12 +339,44 @@ impl std::ops::Deref for Inputs {
     }
 }
 
-/// Where a node's value lives: inline for rank 0, in the tensor arena otherwise.
+/// Where a node's value lives, in 8 bytes: a rank-0 value is the `f64` itself; a tensor
+/// value is an index into the tensor arena, kept as a NaN with a payload arithmetic never
+/// produces (NaN-boxing). A scalar NaN is stored as the canonical NaN, so the two cannot
+/// be confused. Small nodes are most of what makes a long scalar tape fast.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Slot {
+pub(crate) struct Slot(u64);
+
+/// A quiet NaN with bits 50 and 51 set; the canonical NaN has only bit 51.
+const TENSOR_TAG: u64 = 0x7FFC_0000_0000_0000;
+
+impl Slot {
+    #[inline(always)]
+    fn scalar(x: f64) -> Slot {
+        Slot(if x.is_nan() { f64::NAN } else { x }.to_bits())
+    }
+    #[inline(always)]
+    fn tensor(k: u32) -> Slot {
+        Slot(TENSOR_TAG | u64::from(k))
+    }
+    #[inline(always)]
+    pub(crate) fn kind(self) -> Kind {
+        if self.0 & 0xFFFF_FFFF_0000_0000 == TENSOR_TAG {
+            Kind::Tensor(self.0 as u32)
+        } else {
+            Kind::Scalar(f64::from_bits(self.0))
+        }
+    }
+}
+
+/// A [`Slot`] unpacked.
+pub(crate) enum Kind {
     Scalar(f64),
     Tensor(u32),
 }
+
+/// Bytes one node takes on the tape (its op and its inline value or tensor index), for
+/// reports; backward adds 8 bytes of adjoint per node.
+pub const NODE_BYTES: usize = std::mem::size_of::<Node>();
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Node {
@@ -328,24 +393,27 @@ pub(crate) struct Inner {
     /// The scalar adjoint buffer of the last dropped [`Gradients`], kept so the next
     /// backward pass writes into memory that is already mapped.
     spare: Vec<f64>,
+    /// What fused ops left for their backward pass (as PyTorch's `save_for_backward`):
+    /// node, and the gradient of its value in each input.
+    saved: Vec<(Id, [Tensor; 2])>,
 }
 
 impl Inner {
     pub(crate) fn value(&self, id: Id) -> Tensor {
-        match self.nodes[id as usize].value {
-            Slot::Scalar(x) => Tensor::scalar(x),
-            Slot::Tensor(k) => self.tensors[k as usize].clone(),
+        match self.nodes[id as usize].value.kind() {
+            Kind::Scalar(x) => Tensor::scalar(x),
+            Kind::Tensor(k) => self.tensors[k as usize].clone(),
         }
     }
 
     /// The inputs' values if all are rank 0 (the flag says whether they were).
     #[inline]
-    fn scalars(&self, ins: &[Id]) -> ([f64; 2], bool) {
-        let mut xs = [0.0; 2];
+    fn scalars(&self, ins: &[Id]) -> ([f64; 4], bool) {
+        let mut xs = [0.0; 4];
         for (x, &i) in xs.iter_mut().zip(ins) {
-            match self.nodes[i as usize].value {
-                Slot::Scalar(v) => *x = v,
-                Slot::Tensor(_) => return (xs, false),
+            match self.nodes[i as usize].value.kind() {
+                Kind::Scalar(v) => *x = v,
+                Kind::Tensor(_) => return (xs, false),
             }
         }
         (xs, true)
@@ -361,7 +429,7 @@ impl Inner {
             return self.push_scalar(op, value.item());
         }
         self.tensors.push(value);
-        let value = Slot::Tensor(self.tensors.len() as u32 - 1);
+        let value = Slot::tensor(self.tensors.len() as u32 - 1);
         self.nodes.push(Node { op, value });
         self.nodes.len() as Id - 1
     }
@@ -373,18 +441,25 @@ impl Inner {
         if self.detect_anomaly || !op.scalar_closed() {
             return None;
         }
-        let ins = op.inputs();
-        let mut xs = [0.0; 2];
-        let mut live = false;
-        for (k, &i) in ins.iter().enumerate() {
-            let node = &self.nodes[i as usize];
-            let Slot::Scalar(v) = node.value else {
-                return None;
-            };
-            xs[k] = v;
-            live |= !matches!(node.op, Op::Const);
-        }
-        let y = op.eval::<f64>(&xs[..ins.len()], &[]);
+        // The input's value if it is rank 0, and whether it needs a gradient.
+        let read = |id: Id| -> Option<(f64, bool)> {
+            let node = &self.nodes[id as usize];
+            match node.value.kind() {
+                Kind::Scalar(v) => Some((v, !matches!(node.op, Op::Const))),
+                Kind::Tensor(_) => None,
+            }
+        };
+        let (y, live) = match *op.inputs() {
+            [a] => {
+                let (x, la) = read(a)?;
+                (op.eval::<f64>(&[x], &[]), la)
+            }
+            [a, b] => {
+                let ((x, la), (z, lb)) = (read(a)?, read(b)?);
+                (op.eval::<f64>(&[x, z], &[]), la || lb)
+            }
+            _ => return None,
+        };
         let kept = if live && !self.no_grad { op } else { Op::Const };
         Some(self.push_scalar(kept, y))
     }
@@ -395,28 +470,43 @@ impl Inner {
     #[inline(always)]
     fn backward_scalar(&self, i: usize, adj: &mut [f64]) -> bool {
         let node = &self.nodes[i];
-        let Slot::Scalar(y) = node.value else {
+        let Kind::Scalar(y) = node.value.kind() else {
             return false;
         };
-        let ins = node.op.inputs();
-        let mut xs = [0.0; 2];
-        let mut need = [false; 2];
-        for (k, &j) in ins.iter().enumerate() {
-            let input = &self.nodes[j as usize];
-            let Slot::Scalar(v) = input.value else {
-                return false;
-            };
-            xs[k] = v;
-            need[k] = !matches!(input.op, Op::Const);
+        let read = |id: Id| -> Option<(f64, bool)> {
+            let input = &self.nodes[id as usize];
+            match input.value.kind() {
+                Kind::Scalar(v) => Some((v, !matches!(input.op, Op::Const))),
+                Kind::Tensor(_) => None,
+            }
+        };
+        let g = adj[i];
+        match *node.op.inputs() {
+            [] => true, // a leaf
+            [a] => {
+                let Some((x, na)) = read(a) else {
+                    return false;
+                };
+                if let [Some(d), _] = node.op.vjp(&[x], &y, &g, [na, false]) {
+                    adj[a as usize] += d;
+                }
+                true
+            }
+            [a, b] => {
+                let (Some((x, na)), Some((z, nb))) = (read(a), read(b)) else {
+                    return false;
+                };
+                let [da, db] = node.op.vjp(&[x, z], &y, &g, [na, nb]);
+                if let Some(d) = da {
+                    adj[a as usize] += d;
+                }
+                if let Some(d) = db {
+                    adj[b as usize] += d;
+                }
+                true
+            }
+            _ => false,
         }
-        let [da, db] = node.op.vjp(&xs[..ins.len()], &y, &adj[i], need);
-        if let Some(d) = da {
-            adj[ins[0] as usize] += d;
-        }
-        if let Some(d) = db {
-            adj[ins[1] as usize] += d;
-        }
-        true
     }
 
     fn push_leaf(&mut self, op: Op, value: Leaf) -> Id {
@@ -430,7 +520,7 @@ impl Inner {
     fn push_scalar(&mut self, op: Op, x: f64) -> Id {
         self.nodes.push(Node {
             op,
-            value: Slot::Scalar(x),
+            value: Slot::scalar(x),
         });
         self.nodes.len() as Id - 1
     }
@@ -569,6 +659,7 @@ impl Tape {
         let inner = self.inner.get_mut();
         inner.nodes.clear();
         inner.tensors.clear();
+        inner.saved.clear();
     }
 
     /// Runs `f` with recording off, as `torch.no_grad()`: every value made inside is a
@@ -637,7 +728,19 @@ impl Tape {
             }
             return inner.push_scalar(op_kept, y);
         }
-        let xs: SmallVec<[Tensor; 2]> = ins.iter().map(|&i| inner.value(i)).collect();
+        let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&i| inner.value(i)).collect();
+        if let Op::LinearMse { .. } = op {
+            let (loss, grads) = fused_linear_mse(&xs);
+            let y = Tensor::scalar(loss);
+            if inner.detect_anomaly {
+                check_forward(&inner, op, &y);
+            }
+            let id = inner.push(op_kept, y);
+            if live {
+                inner.saved.push((id, grads));
+            }
+            return id;
+        }
         let y = op.eval::<Tensor>(&xs, target);
         if inner.detect_anomaly {
             check_forward(&inner, op, &y);
@@ -720,6 +823,78 @@ impl Tape {
     }
 }
 
+/// The fused linear-MSE forward pass: checks shapes, then one pass over `x` for the loss
+/// and its gradient in `w` and `b`.
+#[track_caller]
+fn fused_linear_mse(v: &[Tensor]) -> (f64, [Tensor; 2]) {
+    let (w, b, x, y) = (&v[0], &v[1], &v[2], &v[3]);
+    let (xs, ys) = (x.shape(), y.shape());
+    let ok = xs.len() == 2
+        && w.shape() == [xs[1]]
+        && b.numel() == 1
+        && b.rank() <= 1
+        && (ys == [xs[0]] || ys == [xs[0], 1])
+        && xs[0] > 0;
+    assert!(
+        ok,
+        "linear_mse: x {:?}, w {:?}, b {:?}, y {:?}: needs x [n, d], w [d], b [] or [1], y [n] or [n, 1] with n ≥ 1",
+        xs,
+        w.shape(),
+        b.shape(),
+        ys
+    );
+    let (loss, gw, gb) =
+        crate::kernels::linear_mse(x.data(), y.data(), w.data(), b.data()[0], xs[1]);
+    (
+        loss,
+        [Tensor::new(gw, w.shape()), Tensor::new(vec![gb], b.shape())],
+    )
+}
+
+/// `mean((x·w + b − y)²)` recorded as one fused op: the forward pass reads each row of
+/// `x` once and leaves the gradient in `w` and `b` for backward, so a training step reads
+/// `x` once instead of the general path's several passes and `[n]` temporaries. `x`
+/// (`[n, d]`) and `y` (`[n]` or `[n, 1]`) are data; `w` is `[d]`, `b` is `[]` or `[1]`.
+/// The gradient is the general path's, to rounding (the tests check it); higher-order
+/// derivatives (`tape.grad(.., create_graph)`) use the general rule.
+///
+/// ```
+/// use tape::prelude::*;
+/// let tape = Tape::new();
+/// let x = tape.constant([[0.0], [1.0], [2.0]]);
+/// let y = tape.constant([1.0, 3.0, 5.0]);
+/// let (w, b) = (tape.param([1.0]), tape.param(0.0));
+/// let fused = tape::linear_mse(x, w, b, y);
+/// let general = (x.matmul(&w) + b - y).square().mean();
+/// assert!((fused.item() - general.item()).abs() < 1e-12);
+/// let (gf, gg) = (fused.backward(), general.backward());
+/// assert!((gf.get(w).item() - gg.get(w).item()).abs() < 1e-12);
+/// ```
+#[track_caller]
+pub fn linear_mse<'t>(x: Var<'t>, w: Var<'t>, b: Var<'t>, y: Var<'t>) -> Var<'t> {
+    let tape = x.tape;
+    for v in [&w, &b, &y] {
+        tape.same_tape("linear_mse", v);
+    }
+    let recording = !tape.inner.borrow().no_grad;
+    for (v, what) in [(&x, "x"), (&y, "y")] {
+        assert!(
+            !(recording && v.requires_grad()),
+            "linear_mse: {what} (#{}) requires a gradient; the fused op treats x and y as data: use the general path (x.matmul(w) + b - y) to differentiate through them",
+            v.id
+        );
+    }
+    // The data as two adjacent constant nodes (sharing x's and y's storage).
+    let xy = tape.constant(x.value()).id;
+    tape.constant(y.value());
+    let op = Op::LinearMse {
+        w: w.id,
+        b: b.id,
+        xy,
+    };
+    tape.record(op, &[])
+}
+
 #[track_caller]
 fn check_forward(inner: &Inner, op: Op, value: &Tensor) {
     let finite = |t: &Tensor| t.data().iter().all(|x| x.is_finite());
@@ -783,9 +958,12 @@ impl<'t> Var<'t> {
     /// The value of a one-element value.
     #[track_caller]
     pub fn item(&self) -> f64 {
-        match self.tape.inner.borrow().nodes[self.id as usize].value {
-            Slot::Scalar(x) => x,
-            Slot::Tensor(_) => self.value().item(),
+        match self.tape.inner.borrow().nodes[self.id as usize]
+            .value
+            .kind()
+        {
+            Kind::Scalar(x) => x,
+            Kind::Tensor(_) => self.value().item(),
         }
     }
 
@@ -891,16 +1069,25 @@ impl<'t> Var<'t> {
             let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
             {
                 {
-                    let g = match node.value {
-                        Slot::Scalar(_) => Tensor::scalar(grads.scalars[i]),
-                        Slot::Tensor(k) => match &grads.tensors[k as usize] {
+                    let g = match node.value.kind() {
+                        Kind::Scalar(_) => Tensor::scalar(grads.scalars[i]),
+                        Kind::Tensor(k) => match &grads.tensors[k as usize] {
                             Some(g) => g.clone(),
                             None => continue, // unreachable from the output
                         },
                     };
-                    let xs: SmallVec<[Tensor; 2]> = ins.iter().map(|&j| inner.value(j)).collect();
-                    let y = inner.value(i as Id);
-                    let out = node.op.vjp(&xs, &y, &g, need);
+                    let out = match inner.saved.iter().find(|s| s.0 as usize == i) {
+                        // A fused op's gradient, saved by its forward pass, times g.
+                        Some((_, [dw, db])) => {
+                            let g = g.item();
+                            [need[0].then(|| dw.scale(g)), need[1].then(|| db.scale(g))]
+                        }
+                        None => {
+                            let xs: SmallVec<[Tensor; 4]> =
+                                ins.iter().map(|&j| inner.value(j)).collect();
+                            node.op.vjp(&xs, &inner.value(i as Id), &g, need)
+                        }
+                    };
                     for (k, d) in out.into_iter().enumerate() {
                         if let Some(d) = d {
                             if inner.detect_anomaly && d.data().iter().any(|x| !x.is_finite()) {
@@ -946,9 +1133,9 @@ impl Drop for Gradients<'_> {
 
 impl<'t> Gradients<'t> {
     fn accumulate(&mut self, inner: &Inner, id: Id, d: Tensor) {
-        match inner.nodes[id as usize].value {
-            Slot::Scalar(_) => self.scalars[id as usize] += d.item(),
-            Slot::Tensor(k) => match &mut self.tensors[k as usize] {
+        match inner.nodes[id as usize].value.kind() {
+            Kind::Scalar(_) => self.scalars[id as usize] += d.item(),
+            Kind::Tensor(k) => match &mut self.tensors[k as usize] {
                 Some(g) => {
                     debug_assert_eq!(g.shape(), d.shape());
                     for (a, b) in g.data_mut().iter_mut().zip(d.data()) {
@@ -966,9 +1153,9 @@ impl<'t> Gradients<'t> {
             return None;
         }
         let inner = self.tape.inner.borrow();
-        Some(match inner.nodes[id].value {
-            Slot::Scalar(_) => Tensor::scalar(self.scalars[id]),
-            Slot::Tensor(k) => match &self.tensors[k as usize] {
+        Some(match inner.nodes[id].value.kind() {
+            Kind::Scalar(_) => Tensor::scalar(self.scalars[id]),
+            Kind::Tensor(k) => match &self.tensors[k as usize] {
                 Some(g) => g.clone(),
                 None => Tensor::zeros(inner.tensors[k as usize].shape()),
             },
@@ -1047,9 +1234,9 @@ impl<'t> Algebra for Var<'t> {
     #[inline]
     fn shape(&self) -> Shape {
         let inner = self.tape.inner.borrow();
-        match inner.nodes[self.id as usize].value {
-            Slot::Scalar(_) => SmallVec::new(),
-            Slot::Tensor(k) => SmallVec::from_slice(inner.tensors[k as usize].shape()),
+        match inner.nodes[self.id as usize].value.kind() {
+            Kind::Scalar(_) => SmallVec::new(),
+            Kind::Tensor(k) => SmallVec::from_slice(inner.tensors[k as usize].shape()),
         }
     }
     #[track_caller]

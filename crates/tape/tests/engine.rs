@@ -320,3 +320,22 @@ fn wengert_listing_and_dot() {
     insta::assert_snapshot!("listing_with_grads", grads.to_string());
     insta::assert_snapshot!("dot", tape.to_dot(Some(&grads)));
 }
+
+#[test]
+fn a_scalar_nan_on_the_tape_stays_a_scalar_nan() {
+    // Tensor values are stored as NaNs with a payload; a scalar NaN of any payload must
+    // never be read back as a tensor.
+    let tape = Tape::new();
+    let _t = tape.constant([1.0, 2.0, 3.0]);
+    for bits in [
+        f64::NAN.to_bits(),
+        0x7FFC_0000_0000_0000,
+        0x7FFC_0000_0000_0001, // the payload of a tensor index
+        0xFFFC_0000_0000_0000,
+    ] {
+        let v = tape.param(f64::from_bits(bits));
+        assert!(v.item().is_nan() && v.shape().is_empty(), "{bits:#x}");
+        let w = v * 2.0;
+        assert!(w.item().is_nan() && w.shape().is_empty(), "{bits:#x}");
+    }
+}

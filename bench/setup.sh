@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The peers' environment: a virtual environment beside this script with pinned NumPy,
+# PyTorch (CPU), JAX and micrograd from PyPI. Run once; compare.sh uses it.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+python3 -m venv "$here/.venv"
+"$here/.venv/bin/pip" install --quiet --upgrade pip
+"$here/.venv/bin/pip" install --quiet \
+    numpy==2.4.6 \
+    torch==2.15.0 \
+    jax==0.10.2 jaxlib==0.10.2 \
+    micrograd==0.1.0
+"$here/.venv/bin/python" -c 'import numpy, torch, jax, micrograd; print("numpy", numpy.__version__, "torch", torch.__version__, "jax", jax.__version__)'

@@ -1,0 +1,118 @@
+//! The fused linear-MSE op against the general tape path, central differences, and
+//! itself (threaded kernels give the same bits every run).
+
+use tape::prelude::*;
+
+fn problem(n: usize, d: usize, seed: u64) -> (Tensor, Tensor, Tensor, Tensor) {
+    let x = Tensor::randn(&[n, d], seed);
+    let y = Tensor::randn(&[n], seed + 1);
+    let w = Tensor::randn(&[d], seed + 2);
+    (x, y, w, Tensor::scalar(0.3))
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1e-300)
+}
+
+#[test]
+fn fused_matches_the_general_path_on_a_threaded_size() {
+    // 200,000 × 16 is past the size where the kernels use every core.
+    let (x, y, w, b) = problem(200_000, 16, 3);
+    let tape = Tape::new();
+    let (xv, yv) = (tape.constant(x), tape.constant(y));
+    let (wv, bv) = (tape.param(w), tape.param(b));
+    let fused = tape::linear_mse(xv, wv, bv, yv);
+    let general = (xv.matmul(&wv) + bv - yv).square().mean();
+    assert!(rel(fused.item(), general.item()) < 1e-12);
+    let (gf, gg) = (fused.backward(), general.backward());
+    for (a, b) in gf.get(wv).data().iter().zip(gg.get(wv).data()) {
+        assert!(rel(*a, *b) < 1e-9, "{a} vs {b}");
+    }
+    assert!(rel(gf.get(bv).item(), gg.get(bv).item()) < 1e-9);
+}
+
+#[test]
+fn fused_gradient_matches_central_differences_and_y_may_be_a_column() {
+    let (x, y, w, b) = problem(7, 3, 11);
+    let report = tape::gradcheck(
+        |v| {
+            let t = v[0].tape();
+            tape::linear_mse(
+                t.constant(x.clone()),
+                v[0],
+                v[1],
+                t.constant(y.reshape(&[7, 1])),
+            )
+        },
+        &[w, b],
+        Default::default(),
+    );
+    assert!(report.passed(), "{report:?}");
+}
+
+#[test]
+fn second_order_through_the_fused_op_uses_the_general_rule() {
+    // The Hessian of mean((Xw + b − y)²) in w is (2/n)·XᵀX, whatever the point.
+    let (x, y, w, _) = problem(9, 2, 5);
+    let tape = Tape::new();
+    let (wv, bv) = (tape.param(w), tape.param(0.0));
+    let loss = tape::linear_mse(tape.constant(x.clone()), wv, bv, tape.constant(y));
+    let gw = tape.grad(loss, &[wv], true)[0];
+    let e0 = tape.constant([1.0, 0.0]);
+    let h0 = tape.grad((gw * e0).sum(), &[wv], false)[0].value();
+    let xtx = x.transpose(0, 1).matmul(&x);
+    for j in 0..2 {
+        assert!(rel(h0.data()[j], 2.0 / 9.0 * xtx.data()[j * 2]) < 1e-12);
+    }
+}
+
+#[test]
+fn threaded_results_are_the_same_bits_every_run() {
+    let (x, y, w, b) = problem(300_000, 8, 9);
+    let run = || {
+        let tape = Tape::new();
+        let (wv, bv) = (tape.param(w.clone()), tape.param(b.clone()));
+        let l = tape::linear_mse(tape.constant(x.clone()), wv, bv, tape.constant(y.clone()));
+        let g = l.backward();
+        (
+            l.item().to_bits(),
+            g.get(wv).to_vec(),
+            g.get(bv).item().to_bits(),
+        )
+    };
+    let first = run();
+    for _ in 0..5 {
+        assert_eq!(run(), first);
+    }
+    // The general path's matrix-vector products are chunked the same way.
+    let xw = || x.matmul(&w).to_vec();
+    assert_eq!(xw(), xw());
+}
+
+#[test]
+fn misuse_names_the_op_and_the_shapes() {
+    let tape = Tape::new();
+    let x = tape.constant([[1.0, 2.0], [3.0, 4.0]]);
+    let y = tape.constant([1.0, 2.0]);
+    let (w, b) = (tape.param([1.0, 2.0, 3.0]), tape.param(0.0));
+    let msg = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tape::linear_mse(x, w, b, y);
+    }))
+    .unwrap_err();
+    let msg = msg.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.starts_with("linear_mse: x [2, 2], w [3], b [], y [2]"),
+        "{msg}"
+    );
+    let xp = tape.param([[1.0, 2.0], [3.0, 4.0]]);
+    let w2 = tape.param([1.0, 2.0]);
+    let msg = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tape::linear_mse(xp, w2, b, y);
+    }))
+    .unwrap_err();
+    let msg = msg.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.contains("x (#") && msg.contains("requires a gradient"),
+        "{msg}"
+    );
+}
