@@ -58,6 +58,34 @@ fn chunked<R: Send>(rows: usize, width: usize, f: impl Fn(Range<usize>) -> R + S
         .collect()
 }
 
+/// `f(first_row, rows_out)` on each chunk of the rows of `out` (`width` values a row), on
+/// several threads when `work` (elements read) is large. Each output value is written by
+/// exactly one call, so the result cannot depend on the threads.
+fn fill_rows(out: &mut [f64], width: usize, work: usize, f: impl Fn(usize, &mut [f64]) + Sync) {
+    let step = CHUNK * width.max(1);
+    if work < PARALLEL_MIN || cores() <= 1 {
+        for (c, chunk) in out.chunks_mut(step).enumerate() {
+            f(c * CHUNK, chunk);
+        }
+        return;
+    }
+    let threads = cores();
+    let mut lists: Vec<Vec<(usize, &mut [f64])>> = (0..threads).map(|_| Vec::new()).collect();
+    for (c, chunk) in out.chunks_mut(step).enumerate() {
+        lists[c % threads].push((c * CHUNK, chunk));
+    }
+    std::thread::scope(|scope| {
+        for list in lists {
+            let f = &f;
+            scope.spawn(move || {
+                for (row, chunk) in list {
+                    f(row, chunk);
+                }
+            });
+        }
+    });
+}
+
 /// One pass over the rows of `x` (`n×d`) and `y`: `r = x·w + b − y`, and
 /// `(mean r², (2/n)·xᵀr, (2/n)·Σr)`: the loss and its gradient in `w` and `b`.
 pub(crate) fn linear_mse(
@@ -106,20 +134,17 @@ pub(crate) fn gemm(
     ta: bool,
     tb: bool,
 ) -> Vec<f64> {
-    let mut c = vec![0.0; m * n];
+    let mut c = crate::tensor::buffer(m * n);
+    c.resize(m * n, 0.0);
     match (ta, tb) {
         // Matrix times vector (X·w in regression): one dot product per row.
-        (false, false) if n == 1 && m * k < PARALLEL_MIN => {
-            for (i, ci) in c.iter_mut().enumerate() {
-                *ci = dot(&a[i * k..(i + 1) * k], &b[..k]);
-            }
-        }
         (false, false) if n == 1 => {
-            let parts = chunked(m, k, |rows| {
-                rows.map(|i| dot(&a[i * k..(i + 1) * k], &b[..k]))
-                    .collect::<Vec<f64>>()
+            fill_rows(&mut c, 1, m * k, |first, out| {
+                for (r, ci) in out.iter_mut().enumerate() {
+                    let i = first + r;
+                    *ci = dot(&a[i * k..(i + 1) * k], &b[..k]);
+                }
             });
-            c = parts.concat();
         }
         // Transposed matrix times vector (Xᵀ·r): rows of A scaled and added, a partial
         // sum per chunk of rows, the partials added in order.
@@ -186,6 +211,7 @@ pub(crate) fn gemm(
     c
 }
 
+#[inline]
 /// A dot product with four running sums, so the additions pipeline (and vectorise)
 /// instead of waiting on one another; the order is fixed, so results are reproducible.
 fn dot(x: &[f64], y: &[f64]) -> f64 {
