@@ -43,7 +43,7 @@ impl Dual {
     }
 
     /// Chain rule for a pointwise function: value `f(x)`, tangent `f'(x)·ẋ`.
-    fn pointwise(&self, f: impl Fn(f64) -> f64, df: impl Fn(f64) -> f64) -> Dual {
+    fn pointwise(&self, f: impl Fn(f64) -> f64 + Sync, df: impl Fn(f64) -> f64 + Sync) -> Dual {
         Dual {
             value: self.value.map(f),
             tangent: self.value.map(df).mul(&self.tangent),

@@ -61,7 +61,12 @@ fn chunked<R: Send>(rows: usize, width: usize, f: impl Fn(Range<usize>) -> R + S
 /// `f(first_row, rows_out)` on each chunk of the rows of `out` (`width` values a row), on
 /// several threads when `work` (elements read) is large. Each output value is written by
 /// exactly one call, so the result cannot depend on the threads.
-fn fill_rows(out: &mut [f64], width: usize, work: usize, f: impl Fn(usize, &mut [f64]) + Sync) {
+pub(crate) fn fill_rows(
+    out: &mut [f64],
+    width: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [f64]) + Sync,
+) {
     let step = CHUNK * width.max(1);
     if work < PARALLEL_MIN || cores() <= 1 {
         for (c, chunk) in out.chunks_mut(step).enumerate() {

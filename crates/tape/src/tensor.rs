@@ -155,25 +155,55 @@ thread_local! {
     static POOL: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// An empty vector with room for `n` values, recycled when one of about that size waits.
-pub(crate) fn buffer(n: usize) -> Vec<f64> {
+/// `n` values from `f(i)`: on every core when `n` is large, into a recycled buffer when
+/// one of about that size waits.
+fn fill(n: usize, f: impl Fn(usize) -> f64 + Sync) -> Vec<f64> {
     if n < POOL_MIN {
-        return Vec::with_capacity(n);
+        return (0..n).map(f).collect();
     }
-    let found = POOL.try_with(|p| {
+    let mut out = scratch(n);
+    crate::kernels::fill_rows(&mut out, 1, n, |first, chunk| {
+        for (k, o) in chunk.iter_mut().enumerate() {
+            *o = f(first + k);
+        }
+    });
+    out
+}
+
+/// A pooled vector with room for `n` values, if one of about that size waits.
+fn take_pooled(n: usize) -> Option<Vec<f64>> {
+    if n < POOL_MIN {
+        return None;
+    }
+    POOL.try_with(|p| {
         let mut p = p.try_borrow_mut().ok()?;
         let i = p
             .iter()
             .position(|v| v.capacity() >= n && v.capacity() <= 2 * n)?;
         Some(p.swap_remove(i))
-    });
-    match found.ok().flatten() {
+    })
+    .ok()
+    .flatten()
+}
+
+/// An empty vector with room for `n` values, recycled when one of about that size waits.
+pub(crate) fn buffer(n: usize) -> Vec<f64> {
+    match take_pooled(n) {
         Some(mut v) => {
             v.clear();
             v
         }
         None => Vec::with_capacity(n),
     }
+}
+
+/// `n` values for the caller to overwrite every one of: a recycled buffer keeps its old
+/// values (shortening it is free, where zeroing would be one more pass over memory).
+fn scratch(n: usize) -> Vec<f64> {
+    let mut v = take_pooled(n).unwrap_or_default();
+    v.truncate(n);
+    v.resize(n, 0.0);
+    v
 }
 
 fn recycle(v: Vec<f64>) {
@@ -352,34 +382,27 @@ impl Tensor {
     }
 
     /// Applies `f` to every element.
-    pub fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
-        let mut out = buffer(self.numel());
-        out.extend(self.data.iter().map(|&x| f(x)));
-        Tensor::new(out, &self.shape)
+    pub fn map(&self, f: impl Fn(f64) -> f64 + Sync) -> Tensor {
+        let a = &self.data[..];
+        Tensor::new(fill(a.len(), |i| f(a[i])), &self.shape)
     }
 
     /// Combines two tensors elementwise under NumPy broadcasting; `op` names the caller in
     /// the panic message when the shapes are incompatible.
     #[track_caller]
-    pub fn zip_with(&self, other: &Tensor, op: &str, f: impl Fn(f64, f64) -> f64) -> Tensor {
+    pub fn zip_with(&self, other: &Tensor, op: &str, f: impl Fn(f64, f64) -> f64 + Sync) -> Tensor {
         let (a, b) = (&self.data[..], &other.data[..]);
         if self.shape == other.shape {
-            let mut out = buffer(a.len());
-            out.extend(a.iter().zip(b).map(|(&x, &y)| f(x, y)));
-            return Tensor::new(out, &self.shape);
+            return Tensor::new(fill(a.len(), |i| f(a[i], b[i])), &self.shape);
         }
         let shape = broadcast_shape(op, &self.shape, &other.shape);
         if b.len() == 1 && shape == self.shape {
             let y = b[0];
-            let mut out = buffer(a.len());
-            out.extend(a.iter().map(|&x| f(x, y)));
-            return Tensor::new(out, &shape);
+            return Tensor::new(fill(a.len(), |i| f(a[i], y)), &shape);
         }
         if a.len() == 1 && shape == other.shape {
             let x = a[0];
-            let mut out = buffer(b.len());
-            out.extend(b.iter().map(|&y| f(x, y)));
-            return Tensor::new(out, &shape);
+            return Tensor::new(fill(b.len(), |i| f(x, b[i])), &shape);
         }
         let sa = broadcast_strides(&self.shape, &shape);
         let sb = broadcast_strides(&other.shape, &shape);
