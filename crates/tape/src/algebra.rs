@@ -38,6 +38,12 @@ pub trait Algebra: Clone {
     fn neg(&self) -> Self;
     /// `self * c` for a constant `c`.
     fn scale(&self, c: f64) -> Self;
+    /// `self * o * c`, broadcasting: one pass where a backward rule would make two
+    /// (`g·2a` for `square`). Plain tensors fuse it; the default composes `mul` and
+    /// `scale`, which is what recorded values should do.
+    fn mul_scaled(&self, o: &Self, c: f64) -> Self {
+        self.mul(o).scale(c)
+    }
     /// `self ^ p` elementwise.
     fn powf(&self, p: f64) -> Self;
     /// `self ^ n` elementwise.
@@ -112,6 +118,15 @@ pub trait Algebra: Clone {
         let mut have = g.shape();
         if have[..] == shape[..] {
             return g;
+        }
+        if numel(shape) == 1 {
+            // Everything sums into one value (a bias): one reduction, not one per axis.
+            let total = g.sum();
+            return if shape.is_empty() {
+                total
+            } else {
+                total.reshape(shape)
+            };
         }
         while have.len() > shape.len() {
             g = g.sum_axis(0, false);
@@ -246,6 +261,10 @@ impl Algebra for Tensor {
     #[track_caller]
     fn mul(&self, o: &Tensor) -> Tensor {
         self.zip_with(o, "mul", |x, y| x * y)
+    }
+    #[track_caller]
+    fn mul_scaled(&self, o: &Tensor, c: f64) -> Tensor {
+        self.zip_with(o, "mul", |x, y| x * y * c)
     }
     #[track_caller]
     fn div(&self, o: &Tensor) -> Tensor {

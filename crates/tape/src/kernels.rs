@@ -24,7 +24,11 @@ fn cores() -> usize {
 
 /// `f` on each chunk of `0..rows`, results in chunk order; on several threads when the
 /// work (`rows·width` elements) is large.
-fn chunked<R: Send>(rows: usize, width: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
+pub(crate) fn chunked<R: Send>(
+    rows: usize,
+    width: usize,
+    f: impl Fn(Range<usize>) -> R + Sync,
+) -> Vec<R> {
     let chunks = (0..rows.div_ceil(CHUNK)).map(|c| c * CHUNK..((c + 1) * CHUNK).min(rows));
     if rows * width.max(1) < PARALLEL_MIN || cores() <= 1 {
         return chunks.map(f).collect();
@@ -89,6 +93,25 @@ pub(crate) fn fill_rows(
             });
         }
     });
+}
+
+/// The sum of `x`: four running sums per chunk, chunks on every core when `x` is large,
+/// partials added in chunk order (so the same bits every time).
+pub(crate) fn sum(x: &[f64]) -> f64 {
+    chunked(x.len(), 1, |r| {
+        let c = &x[r];
+        let it = c.chunks_exact(4);
+        let tail: f64 = it.remainder().iter().sum();
+        let mut acc = [0.0; 4];
+        for q in it {
+            for l in 0..4 {
+                acc[l] += q[l];
+            }
+        }
+        (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    })
+    .into_iter()
+    .sum()
 }
 
 /// One pass over the rows of `x` (`n×d`) and `y`: `r = x·w + b − y`, and

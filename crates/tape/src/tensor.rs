@@ -413,12 +413,12 @@ impl Tensor {
 
     /// Sum of all elements, as a rank-0 tensor.
     pub fn sum(&self) -> Tensor {
-        Tensor::scalar(self.data.iter().sum())
+        Tensor::scalar(crate::kernels::sum(&self.data))
     }
 
     /// Mean of all elements, as a rank-0 tensor.
     pub fn mean(&self) -> Tensor {
-        Tensor::scalar(self.data.iter().sum::<f64>() / self.numel() as f64)
+        Tensor::scalar(crate::kernels::sum(&self.data) / self.numel() as f64)
     }
 
     /// Sum along one axis; `keepdim` keeps that axis with extent 1.
@@ -516,6 +516,11 @@ impl Tensor {
             self.shape,
             shape
         );
+        if self.numel() == 1 {
+            // One value everywhere: a fill (the adjoint of a mean or a sum).
+            let v = self.data[0];
+            return Tensor::new(fill(numel(shape), |_| v), shape);
+        }
         let s = broadcast_strides(&self.shape, shape);
         let mut out = buffer(numel(shape));
         for_each_offset(shape, &s, &s, |i, _| out.push(self.data[i]));
