@@ -21,14 +21,18 @@ pub(super) struct Check {
 type Row = (String, Option<f64>, f64, f64, f64);
 
 pub(super) fn check(c: &Check) -> Result<(), String> {
-    let (rows, n) = match &c.model {
+    let (rows, n, at) = match &c.model {
         Some(text) => {
             let bytes = read(&c.data.file)?;
             let (f, data) = super::fit::load_formula(&c.data, text, &bytes)?;
             let f = super::fit::parse_init_formula(&c.init, f)?;
-            (formula_rows(&f, &data), data.len())
+            let at = format!("of {text} at {}", point(&f));
+            (formula_rows(&f, &data), data.len(), at)
         }
-        None => linear_rows(&c.data)?,
+        None => {
+            let (rows, n) = linear_rows(&c.data)?;
+            (rows, n, "at w = 0, b = 0".to_string())
+        }
     };
     let d = &c.data;
     if d.json {
@@ -42,10 +46,6 @@ pub(super) fn check(c: &Check) -> Result<(), String> {
         println!("{}", serde_json::json!({ "gradients": body }));
         return Ok(());
     }
-    let at = match &c.model {
-        Some(text) => format!("of {text} at {}", point(&c.data, text, &c.init)?),
-        None => "at w = 0, b = 0".to_string(),
-    };
     println!("Gradient of the MSE {at} ({n} rows)\n");
     println!(
         "{:<14} {:>16} {:>16} {:>16} {:>16} {:>10}",
@@ -66,15 +66,13 @@ pub(super) fn check(c: &Check) -> Result<(), String> {
 }
 
 /// The formula's starting point as `a = 1, k = 0`.
-fn point(d: &Data, text: &str, init: &str) -> Result<String, String> {
-    let (f, _) = super::fit::load_formula(d, text, &read(&d.file)?)?;
-    let f = super::fit::parse_init_formula(init, f)?;
-    Ok(f.parameter_names()
+fn point(f: &Formula) -> String {
+    f.parameter_names()
         .iter()
         .zip(f.values())
         .map(|(n, v)| format!("{n} = {}", tape::fmt_g(v)))
         .collect::<Vec<_>>()
-        .join(", "))
+        .join(", ")
 }
 
 /// A formula's gradient: reverse mode from the tape, forward mode by dual numbers

@@ -355,7 +355,7 @@ pub(super) fn fit(f: &Fit) -> Result<(), String> {
     if f.data.json {
         print_json(&report);
     } else {
-        print_report(&report, f);
+        print_report(&report);
         if let Some(path) = &f.save {
             println!("model saved to {path}");
         }
@@ -591,7 +591,7 @@ fn p_value(p: f64) -> String {
     }
 }
 
-fn print_report(r: &Report, f: &Fit) {
+fn print_report(r: &Report) {
     if let Some(t) = &r.formula_text {
         println!("model: {t}");
     }
@@ -660,7 +660,6 @@ fn print_report(r: &Report, f: &Fit) {
         r.lr_how,
         r.seconds,
     );
-    let _ = f;
 }
 
 fn print_json(r: &Report) {

@@ -434,6 +434,17 @@ impl Inner {
         self.nodes.len() as Id - 1
     }
 
+    /// An input's value if it is rank 0, and whether it needs a gradient: what both
+    /// scalar fast paths read of each input.
+    #[inline(always)]
+    fn scalar_input(&self, id: Id) -> Option<(f64, bool)> {
+        let node = &self.nodes[id as usize];
+        match node.value.kind() {
+            Kind::Scalar(v) => Some((v, !matches!(node.op, Op::Const))),
+            Kind::Tensor(_) => None,
+        }
+    }
+
     /// The scalar fast path of recording: every input rank 0, no anomaly checks. Pushes
     /// the node and returns its id, or returns `None` and leaves the tape as it was.
     #[inline(always)]
@@ -442,13 +453,7 @@ impl Inner {
             return None;
         }
         // The input's value if it is rank 0, and whether it needs a gradient.
-        let read = |id: Id| -> Option<(f64, bool)> {
-            let node = &self.nodes[id as usize];
-            match node.value.kind() {
-                Kind::Scalar(v) => Some((v, !matches!(node.op, Op::Const))),
-                Kind::Tensor(_) => None,
-            }
-        };
+        let read = |id| self.scalar_input(id);
         let (y, live) = match *op.inputs() {
             [a] => {
                 let (x, la) = read(a)?;
@@ -473,13 +478,7 @@ impl Inner {
         let Kind::Scalar(y) = node.value.kind() else {
             return false;
         };
-        let read = |id: Id| -> Option<(f64, bool)> {
-            let input = &self.nodes[id as usize];
-            match input.value.kind() {
-                Kind::Scalar(v) => Some((v, !matches!(input.op, Op::Const))),
-                Kind::Tensor(_) => None,
-            }
-        };
+        let read = |id| self.scalar_input(id);
         let g = adj[i];
         match *node.op.inputs() {
             [] => true, // a leaf
@@ -1076,7 +1075,11 @@ impl<'t> Var<'t> {
                             None => continue, // unreachable from the output
                         },
                     };
-                    let out = match inner.saved.iter().find(|s| s.0 as usize == i) {
+                    let saved = match node.op {
+                        Op::LinearMse { .. } => inner.saved.iter().find(|s| s.0 as usize == i),
+                        _ => None,
+                    };
+                    let out = match saved {
                         // A fused op's gradient, saved by its forward pass, times g.
                         Some((_, [dw, db])) => {
                             let g = g.item();
