@@ -450,7 +450,7 @@ pub(super) fn fit_pictures(r: &Report, dir: &str) -> Result<(), String> {
             tape.no_grad(|| {
                 let bound: Bound = p
                     .iter()
-                    .map(|(k, v)| (k.clone(), tape.param(v.clone())))
+                    .map(|(k, v)| (k.as_str(), tape.param(v.clone())))
                     .collect();
                 objective(model, &bound, data, 0.0, 0.0).item()
             })

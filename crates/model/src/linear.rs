@@ -3,13 +3,86 @@
 use indexmap::IndexMap;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
+use smallvec::SmallVec;
 use tape::prelude::*;
 
 /// Parameters by name, in insertion order, as PyTorch's `named_parameters()`.
 pub type Params = IndexMap<String, Tensor>;
 
-/// Parameters bound to one tape for one step.
-pub type Bound<'t> = IndexMap<String, Var<'t>>;
+/// Parameters bound to one tape for one step: each name with its value on the tape, in
+/// the model's order.
+///
+/// A step binds every parameter, so binding must cost next to nothing: names of up to
+/// 24 bytes and up to four parameters live inline (no allocation), and lookup by name is
+/// a linear scan, faster than hashing for the few parameters a model has.
+///
+/// ```
+/// use model::Bound;
+/// use tape::prelude::*;
+/// let tape = Tape::new();
+/// let p: Bound = [("m", tape.param(0.9)), ("b", tape.param(0.1))].into_iter().collect();
+/// assert_eq!(p["b"].item(), 0.1);
+/// assert_eq!(p.names().collect::<Vec<_>>(), ["m", "b"]);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Bound<'t> {
+    entries: SmallVec<[(Name, Var<'t>); 4]>,
+}
+
+/// A parameter's name, inline when short.
+type Name = SmallVec<[u8; 24]>;
+
+impl<'t> Bound<'t> {
+    /// The value bound to `name`, if the model has such a parameter.
+    pub fn get(&self, name: &str) -> Option<Var<'t>> {
+        let name = name.as_bytes();
+        self.entries.iter().find(|e| e.0[..] == *name).map(|e| e.1)
+    }
+    /// The values, in the model's order of parameters.
+    pub fn vars(&self) -> impl Iterator<Item = Var<'t>> + '_ {
+        self.entries.iter().map(|e| e.1)
+    }
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.entries
+            .iter()
+            .map(|e| std::str::from_utf8(&e.0).expect("made from a str"))
+    }
+    /// The number of parameters.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    /// True when nothing is bound.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl<'t, 'a> FromIterator<(&'a str, Var<'t>)> for Bound<'t> {
+    fn from_iter<I: IntoIterator<Item = (&'a str, Var<'t>)>>(it: I) -> Bound<'t> {
+        Bound {
+            entries: it
+                .into_iter()
+                .map(|(k, v)| (Name::from_slice(k.as_bytes()), v))
+                .collect(),
+        }
+    }
+}
+
+impl<'t> std::ops::Index<&str> for Bound<'t> {
+    type Output = Var<'t>;
+    #[track_caller]
+    fn index(&self, name: &str) -> &Var<'t> {
+        let key = name.as_bytes();
+        match self.entries.iter().find(|e| e.0[..] == *key) {
+            Some(e) => &e.1,
+            None => panic!(
+                "no parameter named {name:?}; the model has {:?}",
+                self.names().collect::<Vec<_>>()
+            ),
+        }
+    }
+}
 
 /// A model trained by gradient descent: named parameters, and a forward pass on a tape.
 ///
@@ -39,7 +112,7 @@ pub trait Model {
     fn bind<'t>(&self, tape: &'t Tape) -> Bound<'t> {
         self.named_parameters()
             .iter()
-            .map(|(k, v)| (k.clone(), tape.param(v.clone())))
+            .map(|(k, v)| (k.as_str(), tape.param(v.clone())))
             .collect()
     }
 }

@@ -1,17 +1,18 @@
 //! Optimizers: plain SGD (the tutorials' update), SGD with momentum, and Adam.
 //!
-//! `step` takes the gradients of this step explicitly. descent's `backward()` returns a
-//! fresh gradient set each time, so there is nothing to zero: `step(params, grads)` is the
-//! whole of `torch.optim`'s `zero_grad(); backward(); step()`.
+//! `step` takes the gradients of this step explicitly, one per parameter in the model's
+//! order. descent's `backward()` returns a fresh gradient set each time, so there is
+//! nothing to zero: `step(params, grads)` is the whole of `torch.optim`'s
+//! `zero_grad(); backward(); step()`.
 
 use crate::linear::Params;
-use indexmap::IndexMap;
 use tape::Tensor;
 
 /// An update rule for named parameters.
 pub trait Optimizer {
-    /// Moves each parameter against its gradient.
-    fn step(&mut self, params: &mut Params, grads: &IndexMap<String, Tensor>);
+    /// Moves each parameter against its gradient: `grads[i]` belongs to the `i`-th
+    /// parameter of `params`, as PyTorch's optimizers pair `params` with their `.grad`.
+    fn step(&mut self, params: &mut Params, grads: &[Tensor]);
     /// The learning rate.
     fn lr(&self) -> f64;
     /// Changes the learning rate (backtracking halves it).
@@ -32,9 +33,7 @@ fn update(p: &mut Tensor, f: impl Fn(usize, f64) -> f64) {
 /// use model::{Optimizer, Params, Sgd};
 /// let mut p = Params::new();
 /// p.insert("m".into(), tape::Tensor::scalar(1.0));
-/// let mut g = indexmap::IndexMap::new();
-/// g.insert("m".to_string(), tape::Tensor::scalar(2.0));
-/// Sgd::new(0.1).step(&mut p, &g);
+/// Sgd::new(0.1).step(&mut p, &[tape::Tensor::scalar(2.0)]);
 /// assert_eq!(p["m"].item(), 0.8);
 /// ```
 #[derive(Clone, Debug)]
@@ -50,9 +49,9 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn step(&mut self, params: &mut Params, grads: &IndexMap<String, Tensor>) {
-        for (name, p) in params.iter_mut() {
-            let g = grads[name].data();
+    fn step(&mut self, params: &mut Params, grads: &[Tensor]) {
+        for (p, g) in params.values_mut().zip(grads) {
+            let g = g.data();
             update(p, |i, x| x - self.lr * g[i]);
         }
     }
@@ -72,7 +71,7 @@ impl Optimizer for Sgd {
 pub struct Momentum {
     lr: f64,
     beta: f64,
-    velocity: IndexMap<String, Tensor>,
+    velocity: Vec<Tensor>,
 }
 
 impl Momentum {
@@ -86,19 +85,18 @@ impl Momentum {
         Momentum {
             lr,
             beta,
-            velocity: IndexMap::new(),
+            velocity: Vec::new(),
         }
     }
 }
 
 impl Optimizer for Momentum {
-    fn step(&mut self, params: &mut Params, grads: &IndexMap<String, Tensor>) {
-        for (name, p) in params.iter_mut() {
-            let g = grads[name].data();
-            let v = self
-                .velocity
-                .entry(name.clone())
-                .or_insert_with(|| Tensor::zeros(p.shape()));
+    fn step(&mut self, params: &mut Params, grads: &[Tensor]) {
+        if self.velocity.is_empty() {
+            self.velocity = params.values().map(|p| Tensor::zeros(p.shape())).collect();
+        }
+        for ((p, g), v) in params.values_mut().zip(grads).zip(&mut self.velocity) {
+            let g = g.data();
             update(v, |i, v| self.beta * v + g[i]);
             let v = v.data();
             update(p, |i, x| x - self.lr * v[i]);
@@ -123,8 +121,8 @@ pub struct Adam {
     beta2: f64,
     eps: f64,
     t: i32,
-    m: IndexMap<String, Tensor>,
-    v: IndexMap<String, Tensor>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
 }
 
 impl Adam {
@@ -141,22 +139,24 @@ impl Adam {
             beta2: 0.999,
             eps: 1e-8,
             t: 0,
-            m: IndexMap::new(),
-            v: IndexMap::new(),
+            m: Vec::new(),
+            v: Vec::new(),
         }
     }
 }
 
 impl Optimizer for Adam {
-    fn step(&mut self, params: &mut Params, grads: &IndexMap<String, Tensor>) {
+    fn step(&mut self, params: &mut Params, grads: &[Tensor]) {
         self.t += 1;
         let (c1, c2) = (1.0 - self.beta1.powi(self.t), 1.0 - self.beta2.powi(self.t));
-        for (name, p) in params.iter_mut() {
-            let g = grads[name].data();
-            let zeros = || Tensor::zeros(p.shape());
-            let m = self.m.entry(name.clone()).or_insert_with(zeros);
+        if self.m.is_empty() {
+            self.m = params.values().map(|p| Tensor::zeros(p.shape())).collect();
+            self.v = self.m.clone();
+        }
+        let state = self.m.iter_mut().zip(&mut self.v);
+        for ((p, g), (m, v)) in params.values_mut().zip(grads).zip(state) {
+            let g = g.data();
             update(m, |i, m| self.beta1 * m + (1.0 - self.beta1) * g[i]);
-            let v = self.v.entry(name.clone()).or_insert_with(zeros);
             update(v, |i, v| self.beta2 * v + (1.0 - self.beta2) * g[i] * g[i]);
             let (m, v) = (m.data(), v.data());
             update(p, |i, x| {

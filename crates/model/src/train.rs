@@ -143,12 +143,15 @@ pub fn objective<'t, M: Model + ?Sized>(
     l2: f64,
     l1: f64,
 ) -> Var<'t> {
-    let tape = p.values().next().expect("a model has parameters").tape();
+    let tape = p.vars().next().expect("a model has parameters").tape();
     let mut loss = model.mse(
         p,
         tape.constant(batch.x.clone()),
         tape.constant(batch.y.clone()),
     );
+    if l2 == 0.0 && l1 == 0.0 {
+        return loss;
+    }
     for name in model.penalized() {
         if l2 > 0.0 {
             loss = loss + ridge(p[&name], l2);
@@ -207,7 +210,7 @@ pub fn train<M: Model + ?Sized>(
     let mut growing = 0;
     let mut best = f64::INFINITY;
     // Backtracking: the parameters, objective and gradient before the last step.
-    let mut before: Option<(Params, f64, IndexMap<String, Tensor>)> = None;
+    let mut before: Option<(Params, f64, Vec<Tensor>)> = None;
     for it in 0..total {
         let (epoch, k) = (it / per_epoch, it % per_epoch);
         let rows = if full_batch {
@@ -222,8 +225,7 @@ pub fn train<M: Model + ?Sized>(
             let p = model.bind(&tape);
             let loss = objective(&*model, &p, rows.as_ref().unwrap_or(data), cfg.l2, cfg.l1);
             let g = loss.backward();
-            let grads: IndexMap<String, Tensor> =
-                p.iter().map(|(k, v)| (k.clone(), g.get(*v))).collect();
+            let grads: Vec<Tensor> = p.vars().map(|v| g.get(v)).collect();
             (loss.item(), grads)
         };
         tape.clear();
@@ -378,14 +380,14 @@ pub fn curvature_at<M: Model + ?Sized>(
     let names: Vec<String> = at.keys().cloned().collect();
     let point: Vec<Tensor> = at.values().cloned().collect();
     let hv = |v: &[Tensor]| -> Vec<Tensor> {
-        tape::hvp(
-            |vars| {
-                let p: Bound = names.iter().cloned().zip(vars.iter().copied()).collect();
-                objective(model, &p, data, l2, 0.0)
-            },
-            &point,
-            v,
-        )
+        let tape = Tape::new();
+        let p: Bound = names
+            .iter()
+            .zip(&point)
+            .map(|(k, x)| (k.as_str(), tape.param(x.clone())))
+            .collect();
+        let vars: Vec<Var> = p.vars().collect();
+        tape.hvp(objective(model, &p, data, l2, 0.0), &vars, v)
     };
     let dot = |a: &[Tensor], b: &[Tensor]| -> f64 {
         a.iter()

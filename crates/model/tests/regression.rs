@@ -389,8 +389,7 @@ fn optimizers_and_batch_modes_reach_the_closed_form() {
 fn optimizer_steps_by_hand() {
     let mut p = Params::new();
     p.insert("w".into(), Tensor::from([1.0, -1.0]));
-    let mut g = indexmap::IndexMap::new();
-    g.insert("w".to_string(), Tensor::from([0.5, -4.0]));
+    let g = [Tensor::from([0.5, -4.0])];
     // Momentum: v1 = g, θ1 = θ0 − lr·g; v2 = βg + g, θ2 = θ1 − lr·1.9g.
     let mut m = Momentum::new(0.1, 0.9);
     m.step(&mut p, &g);

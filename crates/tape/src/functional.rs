@@ -53,16 +53,39 @@ pub fn hvp(f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t>, x: &[Tensor], v: &[Tensor]
     );
     let tape = Tape::new();
     let xs: Vec<Var> = x.iter().map(|x| tape.param(x.clone())).collect();
-    let y = f(&xs);
-    let g = tape.grad(y, &xs, true);
-    let mut gv = tape.constant(0.0);
-    for (g, v) in g.iter().zip(v) {
-        gv = gv + g.mul(&tape.constant(v.clone())).sum();
+    tape.hvp(f(&xs), &xs, v)
+}
+
+impl Tape {
+    /// `H·v` for the recorded scalar `y`, where `H` is its Hessian with respect to the
+    /// values `wrt` jointly: the form of [`hvp`] for a graph already on a tape.
+    ///
+    /// ```
+    /// use tape::prelude::*;
+    /// let tape = Tape::new();
+    /// let x = tape.param(Tensor::from([1.0, 2.0]));
+    /// let hv = tape.hvp(x.powi(3).sum(), &[x], &[Tensor::from([1.0, 1.0])]);
+    /// assert_eq!(hv[0].to_vec(), vec![6.0, 12.0]);
+    /// ```
+    #[track_caller]
+    pub fn hvp<'t>(&'t self, y: Var<'t>, wrt: &[Var<'t>], v: &[Tensor]) -> Vec<Tensor> {
+        assert_eq!(
+            wrt.len(),
+            v.len(),
+            "hvp: {} inputs but {} directions",
+            wrt.len(),
+            v.len()
+        );
+        let g = self.grad(y, wrt, true);
+        let mut gv = self.constant(0.0);
+        for (g, v) in g.iter().zip(v) {
+            gv = gv + g.mul(&self.constant(v.clone())).sum();
+        }
+        self.grad(gv, wrt, false)
+            .iter()
+            .map(|h| h.value())
+            .collect()
     }
-    tape.grad(gv, &xs, false)
-        .iter()
-        .map(|h| h.value())
-        .collect()
 }
 
 /// The full Hessian of a scalar function of one vector, as an `n×n` tensor.

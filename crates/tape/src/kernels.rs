@@ -124,31 +124,68 @@ pub(crate) fn linear_mse(
     d: usize,
 ) -> (f64, Vec<f64>, f64) {
     let n = y.len();
-    let parts = chunked(n, d, |rows| {
-        let mut sse = 0.0;
-        let mut gw = vec![0.0; d];
-        let mut gb = 0.0;
-        for i in rows {
-            let xi = &x[i * d..(i + 1) * d];
-            let r = dot(xi, w) + b - y[i];
-            sse += r * r;
-            gb += r;
-            for (g, xij) in gw.iter_mut().zip(xi) {
-                *g += r * xij;
+    let mut gw = vec![0.0; d];
+    // A small problem is one chunk: summed straight into `gw`, no partials to combine.
+    let (sse, gb) = if n <= CHUNK {
+        linear_mse_rows(x, y, w, b, 0..n, &mut gw)
+    } else {
+        let parts = chunked(n, d, |rows| {
+            let mut gw = vec![0.0; d];
+            let (sse, gb) = linear_mse_rows(x, y, w, b, rows, &mut gw);
+            (sse, gw, gb)
+        });
+        let (mut sse, mut gb) = (0.0, 0.0);
+        for (s, g, b) in parts {
+            sse += s;
+            gb += b;
+            for (a, v) in gw.iter_mut().zip(&g) {
+                *a += v;
             }
         }
-        (sse, gw, gb)
-    });
-    let (mut sse, mut gw, mut gb) = (0.0, vec![0.0; d], 0.0);
-    for (s, g, b) in parts {
-        sse += s;
-        gb += b;
-        for (a, v) in gw.iter_mut().zip(&g) {
-            *a += v;
+        (sse, gb)
+    };
+    let k = 2.0 / n as f64;
+    for g in &mut gw {
+        *g *= k;
+    }
+    (sse / n as f64, gw, gb * k)
+}
+
+/// The sums of one chunk of rows: returns `(Σr², Σr)` and adds `Σr·x` into `gw`.
+#[inline]
+fn linear_mse_rows(
+    x: &[f64],
+    y: &[f64],
+    w: &[f64],
+    b: f64,
+    rows: Range<usize>,
+    gw: &mut [f64],
+) -> (f64, f64) {
+    let d = w.len();
+    let (mut sse, mut gb) = (0.0, 0.0);
+    if d == 1 {
+        // One feature, the tutorials' case: the same arithmetic as below (a dot product
+        // of one term is that term), without the per-row slicing.
+        let (w0, mut g0) = (w[0], 0.0);
+        for (&xi, &yi) in x[rows.clone()].iter().zip(&y[rows]) {
+            let r = xi * w0 + b - yi;
+            sse += r * r;
+            gb += r;
+            g0 += r * xi;
+        }
+        gw[0] += g0;
+        return (sse, gb);
+    }
+    for i in rows {
+        let xi = &x[i * d..(i + 1) * d];
+        let r = dot(xi, w) + b - y[i];
+        sse += r * r;
+        gb += r;
+        for (g, xij) in gw.iter_mut().zip(xi) {
+            *g += r * xij;
         }
     }
-    let k = 2.0 / n as f64;
-    (sse / n as f64, gw.iter().map(|g| g * k).collect(), gb * k)
+    (sse, gb)
 }
 
 /// `C[m×n] = op(A)·op(B)` where `op(A)` is `m×k` and `op(B)` is `k×n`. With `ta`, `A` is

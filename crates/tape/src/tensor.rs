@@ -2,7 +2,9 @@
 //!
 //! A `Tensor` knows nothing of gradients. The tape stores tensors as node values and the
 //! fast first-order backward pass runs the backward rules on them directly. Cloning is a
-//! reference-count bump, so handing a parameter to a tape each step copies nothing.
+//! reference-count bump, so handing a parameter to a tape each step copies nothing. A
+//! tensor of one value (a scalar, a bias of shape `[1]`, a loss) holds it inline: small
+//! models make many of those each step, and none of them costs an allocation.
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -21,10 +23,60 @@ pub type Shape = SmallVec<[usize; 4]>;
 /// assert_eq!(t.shape(), &[2, 2]);
 /// assert_eq!(t.sum().item(), 10.0);
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(PartialEq)]
 pub struct Tensor {
     shape: Shape,
-    data: Arc<Buffer>,
+    data: Storage,
+}
+
+impl Clone for Tensor {
+    /// The shape copied as one slice (`SmallVec`'s derived clone goes element by element;
+    /// tapes clone values at every node), the values shared.
+    fn clone(&self) -> Tensor {
+        Tensor {
+            shape: SmallVec::from_slice(&self.shape),
+            data: self.data.clone(),
+        }
+    }
+}
+
+/// A tensor's values: one inline, or any number shared.
+#[derive(Clone)]
+enum Storage {
+    One(f64),
+    Shared(Arc<Buffer>),
+}
+
+impl Storage {
+    fn new(data: Vec<f64>) -> Storage {
+        match data[..] {
+            [x] => Storage::One(x),
+            _ => Storage::Shared(Arc::new(Buffer(data))),
+        }
+    }
+    /// The values, copied on write when shared.
+    fn make_mut(&mut self) -> &mut [f64] {
+        match self {
+            Storage::One(x) => std::slice::from_mut(x),
+            Storage::Shared(a) => Arc::make_mut(a).0.as_mut_slice(),
+        }
+    }
+}
+
+impl std::ops::Deref for Storage {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        match self {
+            Storage::One(x) => std::slice::from_ref(x),
+            Storage::Shared(a) => a,
+        }
+    }
+}
+
+impl PartialEq for Storage {
+    fn eq(&self, other: &Storage) -> bool {
+        self[..] == other[..]
+    }
 }
 
 /// Number of elements of a shape.
@@ -250,7 +302,7 @@ impl Tensor {
         }
         Ok(Tensor {
             shape: SmallVec::from_slice(shape),
-            data: Arc::new(Buffer(data)),
+            data: Storage::new(data),
         })
     }
 
@@ -260,7 +312,10 @@ impl Tensor {
     /// assert_eq!(tape::Tensor::scalar(2.5).item(), 2.5);
     /// ```
     pub fn scalar(x: f64) -> Tensor {
-        Tensor::new(vec![x], &[])
+        Tensor {
+            shape: Shape::new(),
+            data: Storage::One(x),
+        }
     }
 
     /// A tensor of the given shape filled with `x`.
@@ -269,7 +324,22 @@ impl Tensor {
     /// assert_eq!(tape::Tensor::full(&[2, 2], 7.0).sum().item(), 28.0);
     /// ```
     pub fn full(shape: &[usize], x: f64) -> Tensor {
-        Tensor::new(vec![x; numel(shape)], shape)
+        Tensor::from_fn(shape, |_| x)
+    }
+
+    /// The tensor of `shape` whose `i`-th value (row-major) is `f(i)`; a large one is
+    /// filled on every core, a one-value one is made without allocating.
+    fn from_fn(shape: &[usize], f: impl Fn(usize) -> f64 + Sync) -> Tensor {
+        let n = numel(shape);
+        let data = if n == 1 {
+            Storage::One(f(0))
+        } else {
+            Storage::new(fill(n, f))
+        };
+        Tensor {
+            shape: SmallVec::from_slice(shape),
+            data,
+        }
     }
 
     /// A tensor of zeros.
@@ -349,7 +419,7 @@ impl Tensor {
     /// assert_eq!(t.to_vec(), vec![0.0, 5.0]);
     /// ```
     pub fn data_mut(&mut self) -> &mut [f64] {
-        Arc::make_mut(&mut self.data).0.as_mut_slice()
+        self.data.make_mut()
     }
 
     /// The elements as a fresh `Vec`.
@@ -384,7 +454,7 @@ impl Tensor {
     /// Applies `f` to every element.
     pub fn map(&self, f: impl Fn(f64) -> f64 + Sync) -> Tensor {
         let a = &self.data[..];
-        Tensor::new(fill(a.len(), |i| f(a[i])), &self.shape)
+        Tensor::from_fn(&self.shape, |i| f(a[i]))
     }
 
     /// Combines two tensors elementwise under NumPy broadcasting; `op` names the caller in
@@ -393,16 +463,16 @@ impl Tensor {
     pub fn zip_with(&self, other: &Tensor, op: &str, f: impl Fn(f64, f64) -> f64 + Sync) -> Tensor {
         let (a, b) = (&self.data[..], &other.data[..]);
         if self.shape == other.shape {
-            return Tensor::new(fill(a.len(), |i| f(a[i], b[i])), &self.shape);
+            return Tensor::from_fn(&self.shape, |i| f(a[i], b[i]));
         }
         let shape = broadcast_shape(op, &self.shape, &other.shape);
         if b.len() == 1 && shape == self.shape {
             let y = b[0];
-            return Tensor::new(fill(a.len(), |i| f(a[i], y)), &shape);
+            return Tensor::from_fn(&shape, |i| f(a[i], y));
         }
         if a.len() == 1 && shape == other.shape {
             let x = a[0];
-            return Tensor::new(fill(b.len(), |i| f(x, b[i])), &shape);
+            return Tensor::from_fn(&shape, |i| f(x, b[i]));
         }
         let sa = broadcast_strides(&self.shape, &shape);
         let sb = broadcast_strides(&other.shape, &shape);
@@ -475,7 +545,7 @@ impl Tensor {
         );
         Tensor {
             shape: SmallVec::from_slice(shape),
-            data: Arc::clone(&self.data),
+            data: self.data.clone(),
         }
     }
 
@@ -519,7 +589,7 @@ impl Tensor {
         if self.numel() == 1 {
             // One value everywhere: a fill (the adjoint of a mean or a sum).
             let v = self.data[0];
-            return Tensor::new(fill(numel(shape), |_| v), shape);
+            return Tensor::from_fn(shape, |_| v);
         }
         let s = broadcast_strides(&self.shape, shape);
         let mut out = buffer(numel(shape));
