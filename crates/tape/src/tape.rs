@@ -390,9 +390,9 @@ pub(crate) struct Inner {
     pub(crate) tensors: Vec<Tensor>,
     no_grad: bool,
     detect_anomaly: bool,
-    /// The scalar adjoint buffer of the last dropped [`Gradients`], kept so the next
-    /// backward pass writes into memory that is already mapped.
-    spare: Vec<f64>,
+    /// The adjoint buffers (scalar and tensor) of the last dropped [`Gradients`], kept so
+    /// the next backward pass writes into memory it already has.
+    spare: (Vec<f64>, Vec<Option<Tensor>>),
     /// What fused ops left for their backward pass (as PyTorch's `save_for_backward`):
     /// node, and the gradient of its value in each input.
     saved: Vec<(Id, [Tensor; 2])>,
@@ -829,14 +829,14 @@ fn fused_linear_mse(v: &[Tensor]) -> (f64, [Tensor; 2]) {
     let (w, b, x, y) = (&v[0], &v[1], &v[2], &v[3]);
     let (xs, ys) = (x.shape(), y.shape());
     let ok = xs.len() == 2
-        && w.shape() == [xs[1]]
+        && (w.shape() == [xs[1]] || w.shape() == [xs[1], 1])
         && b.numel() == 1
         && b.rank() <= 1
         && (ys == [xs[0]] || ys == [xs[0], 1])
         && xs[0] > 0;
     assert!(
         ok,
-        "linear_mse: x {:?}, w {:?}, b {:?}, y {:?}: needs x [n, d], w [d], b [] or [1], y [n] or [n, 1] with n ≥ 1",
+        "linear_mse: x {:?}, w {:?}, b {:?}, y {:?}: needs x [n, d], w [d] or [d, 1], b [] or [1], y [n] or [n, 1] with n ≥ 1",
         xs,
         w.shape(),
         b.shape(),
@@ -853,7 +853,7 @@ fn fused_linear_mse(v: &[Tensor]) -> (f64, [Tensor; 2]) {
 /// `mean((x·w + b − y)²)` recorded as one fused op: the forward pass reads each row of
 /// `x` once and leaves the gradient in `w` and `b` for backward, so a training step reads
 /// `x` once instead of the general path's several passes and `[n]` temporaries. `x`
-/// (`[n, d]`) and `y` (`[n]` or `[n, 1]`) are data; `w` is `[d]`, `b` is `[]` or `[1]`.
+/// (`[n, d]`) and `y` (`[n]` or `[n, 1]`) are data; `w` is `[d]` or `[d, 1]`, `b` is `[]` or `[1]`.
 /// The gradient is the general path's, to rounding (the tests check it); higher-order
 /// derivatives (`tape.grad(.., create_graph)`) use the general rule.
 ///
@@ -883,9 +883,15 @@ pub fn linear_mse<'t>(x: Var<'t>, w: Var<'t>, b: Var<'t>, y: Var<'t>) -> Var<'t>
             v.id
         );
     }
-    // The data as two adjacent constant nodes (sharing x's and y's storage).
-    let xy = tape.constant(x.value()).id;
-    tape.constant(y.value());
+    // The data as two adjacent nodes: x and y themselves when they already are (as the
+    // model crate records them), else constants sharing their storage.
+    let xy = if y.id == x.id + 1 {
+        x.id
+    } else {
+        let xy = tape.constant(x.value()).id;
+        tape.constant(y.value());
+        xy
+    };
     let op = Op::LinearMse {
         w: w.id,
         b: b.id,
@@ -1044,15 +1050,17 @@ impl<'t> Var<'t> {
             &shape[..]
         );
         let n = self.id as usize + 1;
-        let mut scalars = std::mem::take(&mut self.tape.inner.borrow_mut().spare);
+        let (mut scalars, mut tensors) = std::mem::take(&mut self.tape.inner.borrow_mut().spare);
         scalars.clear();
         scalars.resize(n, 0.0);
         let inner = self.tape.inner.borrow();
+        tensors.clear();
+        tensors.resize(inner.tensors.len(), None);
         let mut grads = Gradients {
             tape: self.tape,
             len: n,
             scalars,
-            tensors: vec![None; inner.tensors.len()],
+            tensors,
         };
         grads.accumulate(&inner, self.id, seed.clone());
         let fast = !inner.detect_anomaly;
@@ -1082,8 +1090,10 @@ impl<'t> Var<'t> {
                     let out = match saved {
                         // A fused op's gradient, saved by its forward pass, times g.
                         Some((_, [dw, db])) => {
+                            // Scaling by the usual seed of 1 would only copy.
                             let g = g.item();
-                            [need[0].then(|| dw.scale(g)), need[1].then(|| db.scale(g))]
+                            let times = |t: &Tensor| if g == 1.0 { t.clone() } else { t.scale(g) };
+                            [need[0].then(|| times(dw)), need[1].then(|| times(db))]
                         }
                         None => {
                             let xs: SmallVec<[Tensor; 4]> =
@@ -1124,11 +1134,15 @@ pub struct Gradients<'t> {
 
 impl Drop for Gradients<'_> {
     fn drop(&mut self) {
-        // Hand the adjoint buffer back for the next backward pass. A tape borrowed
+        // Hand the adjoint buffers back for the next backward pass. A tape borrowed
         // elsewhere at this moment just lets the buffer go.
         if let Ok(mut inner) = self.tape.inner.try_borrow_mut() {
-            if inner.spare.capacity() < self.scalars.capacity() {
-                inner.spare = std::mem::take(&mut self.scalars);
+            if inner.spare.0.capacity() < self.scalars.capacity() {
+                inner.spare.0 = std::mem::take(&mut self.scalars);
+            }
+            if inner.spare.1.capacity() < self.tensors.capacity() {
+                self.tensors.clear();
+                inner.spare.1 = std::mem::take(&mut self.tensors);
             }
         }
     }
