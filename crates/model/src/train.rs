@@ -211,6 +211,8 @@ pub fn train<M: Model + ?Sized>(
     let mut best = f64::INFINITY;
     // Backtracking: the parameters, objective and gradient before the last step.
     let mut before: Option<(Params, f64, Vec<Tensor>)> = None;
+    // This step's gradients, one per parameter (the list is reused from step to step).
+    let mut grads: Vec<Tensor> = Vec::new();
     for it in 0..total {
         let (epoch, k) = (it / per_epoch, it % per_epoch);
         let rows = if full_batch {
@@ -221,12 +223,13 @@ pub fn train<M: Model + ?Sized>(
             }
             Some(data.select(&order[k * batch..((k + 1) * batch).min(n)]))
         };
-        let (loss, grads) = {
+        let loss = {
             let p = model.bind(&tape);
             let loss = objective(&*model, &p, rows.as_ref().unwrap_or(data), cfg.l2, cfg.l1);
             let g = loss.backward();
-            let grads: Vec<Tensor> = p.vars().map(|v| g.get(v)).collect();
-            (loss.item(), grads)
+            grads.clear();
+            grads.extend(p.vars().map(|v| g.get(v)));
+            loss.item()
         };
         tape.clear();
         if cfg.backtrack && full_batch {

@@ -727,9 +727,8 @@ impl Tape {
             }
             return inner.push_scalar(op_kept, y);
         }
-        let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&i| inner.value(i)).collect();
-        if let Op::LinearMse { .. } = op {
-            let (loss, grads) = fused_linear_mse(&xs);
+        if let Op::LinearMse { w, b, xy } = op {
+            let (loss, grads) = fused_linear_mse(&inner, w, b, xy);
             let y = Tensor::scalar(loss);
             if inner.detect_anomaly {
                 check_forward(&inner, op, &y);
@@ -740,6 +739,7 @@ impl Tape {
             }
             return id;
         }
+        let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&i| inner.value(i)).collect();
         let y = op.eval::<Tensor>(&xs, target);
         if inner.detect_anomaly {
             check_forward(&inner, op, &y);
@@ -825,28 +825,32 @@ impl Tape {
 /// The fused linear-MSE forward pass: checks shapes, then one pass over `x` for the loss
 /// and its gradient in `w` and `b`.
 #[track_caller]
-fn fused_linear_mse(v: &[Tensor]) -> (f64, [Tensor; 2]) {
-    let (w, b, x, y) = (&v[0], &v[1], &v[2], &v[3]);
-    let (xs, ys) = (x.shape(), y.shape());
+fn fused_linear_mse(inner: &Inner, w: Id, b: Id, xy: Id) -> (f64, [Tensor; 2]) {
+    // Read in place: this runs every training step, and x and y may be large.
+    let tensor = |id: Id| match inner.nodes[id as usize].value.kind() {
+        Kind::Tensor(k) => Some(&inner.tensors[k as usize]),
+        Kind::Scalar(_) => None,
+    };
+    let shape = |id: Id| tensor(id).map_or(&[][..], |t| t.shape());
+    let (xs, ys, ws, bs) = (shape(xy), shape(xy + 1), shape(w), shape(b));
     let ok = xs.len() == 2
-        && (w.shape() == [xs[1]] || w.shape() == [xs[1], 1])
-        && b.numel() == 1
-        && b.rank() <= 1
+        && (ws == [xs[1]] || ws == [xs[1], 1])
+        && (bs.is_empty() || bs == [1])
         && (ys == [xs[0]] || ys == [xs[0], 1])
         && xs[0] > 0;
     assert!(
         ok,
-        "linear_mse: x {:?}, w {:?}, b {:?}, y {:?}: needs x [n, d], w [d] or [d, 1], b [] or [1], y [n] or [n, 1] with n ≥ 1",
-        xs,
-        w.shape(),
-        b.shape(),
-        ys
+        "linear_mse: x {xs:?}, w {ws:?}, b {bs:?}, y {ys:?}: needs x [n, d], w [d] or [d, 1], b [] or [1], y [n] or [n, 1] with n ≥ 1",
     );
-    let (loss, gw, gb) =
-        crate::kernels::linear_mse(x.data(), y.data(), w.data(), b.data()[0], xs[1]);
+    let data = |id: Id| tensor(id).expect("checked: not rank 0").data();
+    let bv = match inner.nodes[b as usize].value.kind() {
+        Kind::Scalar(v) => v,
+        Kind::Tensor(_) => data(b)[0],
+    };
+    let (loss, gw, gb) = crate::kernels::linear_mse(data(xy), data(xy + 1), data(w), bv, xs[1]);
     (
         loss,
-        [Tensor::new(gw, w.shape()), Tensor::new(vec![gb], b.shape())],
+        [Tensor::from_slice(&gw, ws), Tensor::from_slice(&[gb], bs)],
     )
 }
 

@@ -306,6 +306,24 @@ impl Tensor {
         })
     }
 
+    /// A tensor copied from row-major values (one value is held inline: no allocation).
+    /// Panics if the shape holds a different number of values.
+    ///
+    /// ```
+    /// let t = tape::Tensor::from_slice(&[1.0, 2.0], &[2, 1]);
+    /// assert_eq!(t.shape(), &[2, 1]);
+    /// ```
+    #[track_caller]
+    pub fn from_slice(data: &[f64], shape: &[usize]) -> Tensor {
+        assert_eq!(
+            data.len(),
+            numel(shape),
+            "Tensor::from_slice: {} values cannot fill shape {shape:?}",
+            data.len()
+        );
+        Tensor::from_fn(shape, |i| data[i])
+    }
+
     /// A rank-0 tensor.
     ///
     /// ```
