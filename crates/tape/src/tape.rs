@@ -1170,10 +1170,13 @@ impl<'t> Gradients<'t> {
 
     /// The adjoint of node `id`, or `None` for a node past the output.
     pub(crate) fn adjoint(&self, id: usize) -> Option<Tensor> {
+        self.adjoint_in(&self.tape.inner.borrow(), id)
+    }
+
+    fn adjoint_in(&self, inner: &Inner, id: usize) -> Option<Tensor> {
         if id >= self.len {
             return None;
         }
-        let inner = self.tape.inner.borrow();
         Some(match inner.nodes[id].value.kind() {
             Kind::Scalar(_) => Tensor::scalar(self.scalars[id]),
             Kind::Tensor(k) => match &self.tensors[k as usize] {
@@ -1209,15 +1212,18 @@ impl<'t> Gradients<'t> {
                 v.id
             ));
         }
-        if !v.requires_grad() {
+        let inner = self.tape.inner.borrow();
+        if !inner.requires_grad(v.id) {
             return Err(format!(
                 "Gradients::get: value #{} is a constant (it needs no gradient); make it with Tape::param",
                 v.id
             ));
         }
-        match self.adjoint(v.id as usize) {
+        match self.adjoint_in(&inner, v.id as usize) {
             Some(g) => Ok(g),
-            None if matches!(v.op(), Op::Param) => Ok(Tensor::zeros(&v.shape())),
+            None if matches!(inner.nodes[v.id as usize].op, Op::Param) => {
+                Ok(Tensor::zeros(inner.value(v.id).shape()))
+            }
             None => Err(format!(
                 "Gradients::get: value #{} was recorded after the output #{}; it is not part of this backward pass",
                 v.id,
