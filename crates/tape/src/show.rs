@@ -45,7 +45,11 @@ pub(crate) fn listing(tape: &Tape, grads: Option<&Gradients<'_>>) -> String {
                 format!("#{i}"),
                 describe(&inner.nodes[i].op),
                 format!("{:?}", value.shape()),
-                value.to_string(),
+                if inner.is_released(i as u32) {
+                    format!("{value} (released after use; computed again to show)")
+                } else {
+                    value.to_string()
+                },
                 adjoint,
             ]
         })

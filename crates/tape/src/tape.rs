@@ -14,6 +14,7 @@
 use crate::algebra::Algebra;
 use crate::tensor::{Shape, Tensor};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
@@ -163,6 +164,21 @@ impl Op {
             Transpose(..) => "transpose",
             BroadcastTo(..) => "broadcast_to",
             LinearMse { .. } => "linear_mse",
+        }
+    }
+
+    /// What this op's backward rule reads besides shapes: (its inputs' values, its own
+    /// value). A value that no rule reads may be released from the tape once consumed.
+    pub fn saves(&self) -> (bool, bool) {
+        use Op::*;
+        match self {
+            Const | Param | Add(..) | Sub(..) | Neg(_) => (false, false),
+            Sum(_) | Mean(_) | SumAxis { .. } | MeanAxis { .. } => (false, false),
+            Reshape(_) | Transpose(..) | BroadcastTo(_) => (false, false),
+            Mul(..) | MatMul { .. } | Powf(..) | Powi(..) | Square(_) | Ln(_) => (true, false),
+            Abs(_) | Relu(_) | LinearMse { .. } => (true, false),
+            Exp(_) | Sqrt(_) | Tanh(_) | Sigmoid(_) => (false, true),
+            Div(..) => (true, true),
         }
     }
 
@@ -396,13 +412,77 @@ pub(crate) struct Inner {
     /// What fused ops left for their backward pass (as PyTorch's `save_for_backward`):
     /// node, and the gradient of its value in each input.
     saved: Vec<(Id, [Tensor; 2])>,
+    /// Per tensor value: true if it must stay (a leaf, a value some backward rule reads,
+    /// a small one), false if it may be released once consumed.
+    keep: Vec<bool>,
+    release_min: ReleaseMin,
+}
+
+/// Tensor values of at least this many elements may be released (the default: 512 KB of
+/// values, the size where memory, not bookkeeping, is what a tape costs).
+#[derive(Clone, Copy, Debug)]
+struct ReleaseMin(usize);
+
+impl Default for ReleaseMin {
+    fn default() -> ReleaseMin {
+        ReleaseMin(1 << 16)
+    }
 }
 
 impl Inner {
+    /// A node's value; a released one is computed again from its inputs.
     pub(crate) fn value(&self, id: Id) -> Tensor {
         match self.nodes[id as usize].value.kind() {
             Kind::Scalar(x) => Tensor::scalar(x),
+            Kind::Tensor(k) => {
+                let t = &self.tensors[k as usize];
+                if !t.is_released() {
+                    return t.clone();
+                }
+                let op = self.nodes[id as usize].op;
+                let xs: SmallVec<[Tensor; 4]> =
+                    op.inputs().iter().map(|&j| self.value(j)).collect();
+                op.eval::<Tensor>(&xs, t.shape())
+            }
+        }
+    }
+
+    /// True if the tape let go of this node's values (see [`Tape::set_release_min`]).
+    pub(crate) fn is_released(&self, id: Id) -> bool {
+        match self.nodes[id as usize].value.kind() {
+            Kind::Tensor(k) => self.tensors[k as usize].is_released(),
+            Kind::Scalar(_) => false,
+        }
+    }
+
+    /// A node's value for a backward rule: a released one as its shape alone, which is
+    /// all that any rule reading it uses (a rule that reads values keeps them).
+    fn value_for_backward(&self, id: Id) -> Tensor {
+        match self.nodes[id as usize].value.kind() {
+            Kind::Scalar(x) => Tensor::scalar(x),
             Kind::Tensor(k) => self.tensors[k as usize].clone(),
+        }
+    }
+
+    /// Marks the tensor inputs of a just-recorded live `op` as kept (its backward rule
+    /// reads them: a released one is computed again and put back) or, if no rule reads
+    /// them, releases those not kept: the memory of an expression's temporaries is then
+    /// that of the few its backward pass needs, as in PyTorch.
+    fn consume(&mut self, op: Op) {
+        let reads = op.saves().0;
+        for &j in op.inputs().iter() {
+            let Kind::Tensor(k) = self.nodes[j as usize].value.kind() else {
+                continue;
+            };
+            let k = k as usize;
+            if reads {
+                if self.tensors[k].is_released() {
+                    self.tensors[k] = self.value(j);
+                }
+                self.keep[k] = true;
+            } else if !self.keep[k] {
+                self.tensors[k] = self.tensors[k].released();
+            }
         }
     }
 
@@ -428,6 +508,11 @@ impl Inner {
         if value.rank() == 0 {
             return self.push_scalar(op, value.item());
         }
+        // Leaves stay (they cannot be computed again), and so do outputs their own rule
+        // reads and values too small to matter.
+        let leaf = matches!(op, Op::Const | Op::Param);
+        self.keep
+            .push(leaf || op.saves().1 || value.numel() < self.release_min.0);
         self.tensors.push(value);
         let value = Slot::tensor(self.tensors.len() as u32 - 1);
         self.nodes.push(Node { op, value });
@@ -633,6 +718,29 @@ impl Tape {
         Var { tape: self, id }
     }
 
+    /// Sets the size (in elements) from which a tape may let go of a value once it has
+    /// been consumed, if no backward rule reads it. With `p = x.matmul(w)`, `p + b` reads
+    /// only `p`'s shape in backward, so after `p + b` is recorded `p`'s values are
+    /// released; reading them again (`p.value()`, the listing, another op) computes them
+    /// again from `p`'s inputs, and an op whose backward rule reads them puts them back
+    /// for good. Values, gradients and results are the same whatever this is set to;
+    /// only memory changes. The default, 65,536 (512 KB), leaves small graphs whole:
+    /// `0` releases every value it can, `usize::MAX` none.
+    ///
+    /// ```
+    /// use tape::prelude::*;
+    /// let tape = Tape::new();
+    /// tape.set_release_min(0);
+    /// let (x, w) = (tape.constant([[1.0, 2.0], [3.0, 4.0]]), tape.param([1.0, -1.0]));
+    /// let p = x.matmul(&w);
+    /// let loss = (p + 1.0).square().sum(); // p is released here, p + 1 kept for square
+    /// assert_eq!(p.value().to_vec(), vec![-1.0, -1.0]); // computed again
+    /// assert_eq!(loss.backward().get(w).to_vec(), vec![0.0, 0.0]);
+    /// ```
+    pub fn set_release_min(&self, elements: usize) {
+        self.inner.borrow_mut().release_min = ReleaseMin(elements);
+    }
+
     /// The number of nodes recorded.
     pub fn len(&self) -> usize {
         self.inner.borrow().nodes.len()
@@ -658,6 +766,7 @@ impl Tape {
         let inner = self.inner.get_mut();
         inner.nodes.clear();
         inner.tensors.clear();
+        inner.keep.clear();
         inner.saved.clear();
     }
 
@@ -727,6 +836,10 @@ impl Tape {
             }
             return inner.push_scalar(op_kept, y);
         }
+        if live && op.saves().0 {
+            // Put back any released input this rule will read, before computing.
+            inner.consume(op);
+        }
         if let Op::LinearMse { w, b, xy } = op {
             let (loss, grads) = fused_linear_mse(&inner, w, b, xy);
             let y = Tensor::scalar(loss);
@@ -741,10 +854,15 @@ impl Tape {
         }
         let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&i| inner.value(i)).collect();
         let y = op.eval::<Tensor>(&xs, target);
+        drop(xs);
         if inner.detect_anomaly {
             check_forward(&inner, op, &y);
         }
-        inner.push(op_kept, y)
+        let id = inner.push(op_kept, y);
+        if live && !op.saves().0 {
+            inner.consume(op);
+        }
+        id
     }
 
     /// Gradients of `y` (one element) with respect to `wrt`, as `torch.autograd.grad`.
@@ -826,13 +944,22 @@ impl Tape {
 /// and its gradient in `w` and `b`.
 #[track_caller]
 fn fused_linear_mse(inner: &Inner, w: Id, b: Id, xy: Id) -> (f64, [Tensor; 2]) {
+    let ids = [w, b, xy, xy + 1];
+    if ids.iter().any(|&id| inner.is_released(id)) {
+        // Only outside recording: `consume` puts released inputs back before it.
+        let [w, b, x, y] = ids.map(|id| inner.value(id));
+        return linear_mse_values(&w, &b, &x, &y);
+    }
     // Read in place: this runs every training step, and x and y may be large.
-    let tensor = |id: Id| match inner.nodes[id as usize].value.kind() {
-        Kind::Tensor(k) => Some(&inner.tensors[k as usize]),
-        Kind::Scalar(_) => None,
+    let get = |id: Id| match inner.nodes[id as usize].value.kind() {
+        Kind::Tensor(k) => Cow::Borrowed(&inner.tensors[k as usize]),
+        Kind::Scalar(v) => Cow::Owned(Tensor::scalar(v)),
     };
-    let shape = |id: Id| tensor(id).map_or(&[][..], |t| t.shape());
-    let (xs, ys, ws, bs) = (shape(xy), shape(xy + 1), shape(w), shape(b));
+    linear_mse_values(&get(w), &get(b), &get(xy), &get(xy + 1))
+}
+
+fn linear_mse_values(w: &Tensor, b: &Tensor, x: &Tensor, y: &Tensor) -> (f64, [Tensor; 2]) {
+    let (xs, ys, ws, bs) = (x.shape(), y.shape(), w.shape(), b.shape());
     let ok = xs.len() == 2
         && (ws == [xs[1]] || ws == [xs[1], 1])
         && (bs.is_empty() || bs == [1])
@@ -842,12 +969,8 @@ fn fused_linear_mse(inner: &Inner, w: Id, b: Id, xy: Id) -> (f64, [Tensor; 2]) {
         ok,
         "linear_mse: x {xs:?}, w {ws:?}, b {bs:?}, y {ys:?}: needs x [n, d], w [d] or [d, 1], b [] or [1], y [n] or [n, 1] with n ≥ 1",
     );
-    let data = |id: Id| tensor(id).expect("checked: not rank 0").data();
-    let bv = match inner.nodes[b as usize].value.kind() {
-        Kind::Scalar(v) => v,
-        Kind::Tensor(_) => data(b)[0],
-    };
-    let (loss, gw, gb) = crate::kernels::linear_mse(data(xy), data(xy + 1), data(w), bv, xs[1]);
+    let (loss, gw, gb) =
+        crate::kernels::linear_mse(x.data(), y.data(), w.data(), b.data()[0], xs[1]);
     (
         loss,
         [Tensor::from_slice(&gw, ws), Tensor::from_slice(&[gb], bs)],
@@ -976,6 +1099,25 @@ impl<'t> Var<'t> {
         }
     }
 
+    /// True if the tape has let go of this value's elements (see
+    /// [`Tape::set_release_min`]); reading it computes them again.
+    ///
+    /// ```
+    /// use tape::prelude::*;
+    /// let tape = Tape::new();
+    /// tape.set_release_min(0);
+    /// let w = tape.param([1.0, 2.0]);
+    /// let (e, s) = (w * 3.0, (w + 1.0).sum());
+    /// assert!(!e.is_released()); // mul's rule reads w, not e; e is not consumed yet
+    /// let t = (e + 1.0).sum();
+    /// assert!(e.is_released() && !w.is_released());
+    /// assert_eq!(e.value().to_vec(), vec![3.0, 6.0]);
+    /// # let _ = (s, t);
+    /// ```
+    pub fn is_released(&self) -> bool {
+        self.tape.inner.borrow().is_released(self.id)
+    }
+
     /// True for parameters and for values computed from them (outside `no_grad`).
     pub fn requires_grad(&self) -> bool {
         self.tape.inner.borrow().requires_grad(self.id)
@@ -1101,8 +1243,9 @@ impl<'t> Var<'t> {
                         }
                         None => {
                             let xs: SmallVec<[Tensor; 4]> =
-                                ins.iter().map(|&j| inner.value(j)).collect();
-                            node.op.vjp(&xs, &inner.value(i as Id), &g, need)
+                                ins.iter().map(|&j| inner.value_for_backward(j)).collect();
+                            node.op
+                                .vjp(&xs, &inner.value_for_backward(i as Id), &g, need)
                         }
                     };
                     for (k, d) in out.into_iter().enumerate() {

@@ -10,7 +10,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use smallvec::SmallVec;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The shape of a tensor: one extent per axis, outermost first. Rank 0 is a scalar.
 pub type Shape = SmallVec<[usize; 4]>;
@@ -32,6 +32,7 @@ pub struct Tensor {
 impl Clone for Tensor {
     /// The shape copied as one slice (`SmallVec`'s derived clone goes element by element;
     /// tapes clone values at every node), the values shared.
+    #[inline]
     fn clone(&self) -> Tensor {
         Tensor {
             shape: SmallVec::from_slice(&self.shape),
@@ -40,11 +41,25 @@ impl Clone for Tensor {
     }
 }
 
+/// `v` at `n` positions, and the `n` copies once something needed them written out.
+struct Splat {
+    v: f64,
+    n: usize,
+    out: OnceLock<Buffer>,
+}
+
 /// A tensor's values: one inline, or any number shared.
 #[derive(Clone)]
 enum Storage {
     One(f64),
     Shared(Arc<Buffer>),
+    /// The same value at all `n` positions (the adjoint of a sum or a mean): elementwise
+    /// ops read the one value, and the `n` copies are written out only if something asks
+    /// for the values as a slice.
+    Splat(Arc<Splat>),
+    /// A value the tape let go of (see [`Tape::set_release_min`](crate::Tape)): its
+    /// shape remains, for backward rules that read only shapes; its values are gone.
+    Released,
 }
 
 impl Storage {
@@ -54,13 +69,32 @@ impl Storage {
             _ => Storage::Shared(Arc::new(Buffer(data))),
         }
     }
+    /// The value at every position, if the storage holds just one.
+    fn single(&self) -> Option<f64> {
+        match *self {
+            Storage::One(x) => Some(x),
+            Storage::Splat(ref s) => Some(s.v),
+            _ => None,
+        }
+    }
     /// The values, copied on write when shared.
     fn make_mut(&mut self) -> &mut [f64] {
+        if let Storage::Splat(s) = self {
+            let (v, n) = (s.v, s.n);
+            *self = Storage::Shared(Arc::new(Buffer(fill(n, |_| v))));
+        }
         match self {
             Storage::One(x) => std::slice::from_mut(x),
             Storage::Shared(a) => Arc::make_mut(a).0.as_mut_slice(),
+            Storage::Splat(..) => unreachable!("written out above"),
+            Storage::Released => released(),
         }
     }
+}
+
+#[track_caller]
+fn released() -> ! {
+    panic!("internal error: a value released from the tape was read; please report this")
 }
 
 impl std::ops::Deref for Storage {
@@ -69,6 +103,8 @@ impl std::ops::Deref for Storage {
         match self {
             Storage::One(x) => std::slice::from_ref(x),
             Storage::Shared(a) => a,
+            Storage::Splat(s) => s.out.get_or_init(|| Buffer(fill(s.n, |_| s.v))),
+            Storage::Released => released(),
         }
     }
 }
@@ -345,6 +381,36 @@ impl Tensor {
         Tensor::from_fn(shape, |_| x)
     }
 
+    /// `v` at every position of `shape`, written out only when read as a slice.
+    pub(crate) fn splat(shape: &[usize], v: f64) -> Tensor {
+        let n = numel(shape);
+        Tensor {
+            shape: SmallVec::from_slice(shape),
+            data: if n == 1 {
+                Storage::One(v)
+            } else {
+                Storage::Splat(Arc::new(Splat {
+                    v,
+                    n,
+                    out: OnceLock::new(),
+                }))
+            },
+        }
+    }
+
+    /// This tensor's shape without its values, for a tape that released them.
+    pub(crate) fn released(&self) -> Tensor {
+        Tensor {
+            shape: self.shape.clone(),
+            data: Storage::Released,
+        }
+    }
+
+    /// True if the values were released (only a tape's own copies ever are).
+    pub(crate) fn is_released(&self) -> bool {
+        matches!(self.data, Storage::Released)
+    }
+
     /// The tensor of `shape` whose `i`-th value (row-major) is `f(i)`; a large one is
     /// filled on every core, a one-value one is made without allocating.
     fn from_fn(shape: &[usize], f: impl Fn(usize) -> f64 + Sync) -> Tensor {
@@ -421,7 +487,7 @@ impl Tensor {
 
     /// The number of elements.
     pub fn numel(&self) -> usize {
-        self.data.len()
+        numel(&self.shape)
     }
 
     /// The elements in row-major order.
@@ -471,6 +537,9 @@ impl Tensor {
 
     /// Applies `f` to every element.
     pub fn map(&self, f: impl Fn(f64) -> f64 + Sync) -> Tensor {
+        if let Some(v) = self.data.single() {
+            return Tensor::splat(&self.shape, f(v));
+        }
         let a = &self.data[..];
         Tensor::from_fn(&self.shape, |i| f(a[i]))
     }
@@ -479,18 +548,27 @@ impl Tensor {
     /// the panic message when the shapes are incompatible.
     #[track_caller]
     pub fn zip_with(&self, other: &Tensor, op: &str, f: impl Fn(f64, f64) -> f64 + Sync) -> Tensor {
+        let shape = if self.shape == other.shape {
+            self.shape.clone()
+        } else {
+            broadcast_shape(op, &self.shape, &other.shape)
+        };
+        // A side that holds one value (a scalar, a splat) is read as that value.
+        match (self.data.single(), other.data.single()) {
+            (Some(x), Some(y)) => return Tensor::splat(&shape, f(x, y)),
+            (None, Some(y)) if shape == self.shape => {
+                let a = &self.data[..];
+                return Tensor::from_fn(&shape, |i| f(a[i], y));
+            }
+            (Some(x), None) if shape == other.shape => {
+                let b = &other.data[..];
+                return Tensor::from_fn(&shape, |i| f(x, b[i]));
+            }
+            _ => {}
+        }
         let (a, b) = (&self.data[..], &other.data[..]);
         if self.shape == other.shape {
-            return Tensor::from_fn(&self.shape, |i| f(a[i], b[i]));
-        }
-        let shape = broadcast_shape(op, &self.shape, &other.shape);
-        if b.len() == 1 && shape == self.shape {
-            let y = b[0];
-            return Tensor::from_fn(&shape, |i| f(a[i], y));
-        }
-        if a.len() == 1 && shape == other.shape {
-            let x = a[0];
-            return Tensor::from_fn(&shape, |i| f(x, b[i]));
+            return Tensor::from_fn(&shape, |i| f(a[i], b[i]));
         }
         let sa = broadcast_strides(&self.shape, &shape);
         let sb = broadcast_strides(&other.shape, &shape);
@@ -604,10 +682,9 @@ impl Tensor {
             self.shape,
             shape
         );
-        if self.numel() == 1 {
-            // One value everywhere: a fill (the adjoint of a mean or a sum).
-            let v = self.data[0];
-            return Tensor::from_fn(shape, |_| v);
+        if let Some(v) = self.data.single() {
+            // One value everywhere (the adjoint of a mean or a sum): nothing to write.
+            return Tensor::splat(shape, v);
         }
         let s = broadcast_strides(&self.shape, shape);
         let mut out = buffer(numel(shape));

@@ -339,3 +339,35 @@ fn a_scalar_nan_on_the_tape_stays_a_scalar_nan() {
         assert!(w.item().is_nan() && w.shape().is_empty(), "{bits:#x}");
     }
 }
+
+/// The general regression step above the default release size: of the `[n]` temporaries
+/// only the residual stays on the tape (the rule of `square` reads it); the prediction,
+/// the shifted prediction and the squares go once consumed, and come back when read.
+#[test]
+fn large_temporaries_no_rule_reads_are_released() {
+    let (n, d) = (70_000, 3);
+    let x = tape::Tensor::randn(&[n, d], 1);
+    let y = tape::Tensor::randn(&[n], 2);
+    let tape = Tape::new();
+    let (w, b) = (tape.param(tape::Tensor::zeros(&[d])), tape.param(0.5));
+    let (xv, yv) = (tape.constant(x.clone()), tape.constant(y.clone()));
+    let p = xv.matmul(&w);
+    let q = p + b;
+    let r = q - yv;
+    let s = r.square();
+    let loss = s.mean();
+    assert!(p.is_released() && q.is_released() && s.is_released());
+    assert!(!r.is_released() && !xv.is_released() && !yv.is_released());
+    // Read again, a released value is what it was: here p = 0 and q = 0.5.
+    assert!(q.value().data().iter().all(|&v| v == 0.5));
+    // The gradient is the hand-derived (2/n)·Σ(0.5 − y) for b.
+    let want = 2.0 / n as f64 * y.data().iter().map(|v| 0.5 - v).sum::<f64>();
+    let got = loss.backward().get(b).item();
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    // A small tape keeps everything, for the listing.
+    let small = Tape::new();
+    let v = small.param([1.0, 2.0]);
+    let e = v * 2.0;
+    let _ = (e + 1.0).sum();
+    assert!(!e.is_released());
+}
