@@ -475,6 +475,9 @@ impl Inner {
                 continue;
             };
             let k = k as usize;
+            if self.keep[k] {
+                continue; // kept values stay
+            }
             if reads {
                 if self.tensors[k].is_released() {
                     self.tensors[k] = self.value(j);
@@ -560,13 +563,15 @@ impl Inner {
     #[inline(always)]
     fn backward_scalar(&self, i: usize, adj: &mut [f64]) -> bool {
         let node = &self.nodes[i];
+        if let Op::Const | Op::Param = node.op {
+            return true; // a leaf passes nothing on
+        }
         let Kind::Scalar(y) = node.value.kind() else {
             return false;
         };
         let read = |id| self.scalar_input(id);
         let g = adj[i];
         match *node.op.inputs() {
-            [] => true, // a leaf
             [a] => {
                 let Some((x, na)) = read(a) else {
                     return false;
