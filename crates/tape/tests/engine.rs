@@ -371,3 +371,31 @@ fn large_temporaries_no_rule_reads_are_released() {
     let _ = (e + 1.0).sum();
     assert!(!e.is_released());
 }
+
+/// A one-value broadcast (the adjoint of a mean) is kept as one value until something
+/// reads it as a slice; every way of reading it sees the written-out tensor.
+#[test]
+fn a_broadcast_single_value_reads_as_the_full_tensor() {
+    use tape::Algebra;
+    let s = Tensor::scalar(2.5).broadcast_to(&[3, 2]);
+    let full = Tensor::new(vec![2.5; 6], &[3, 2]);
+    assert_eq!(s.shape(), &[3, 2]);
+    assert_eq!(s.numel(), 6);
+    assert_eq!(s, full);
+    let r = Tensor::new((0..6).map(f64::from).collect(), &[3, 2]);
+    assert_eq!(s.mul(&r), full.mul(&r));
+    assert_eq!(r.sub(&s), r.sub(&full));
+    assert_eq!(s.exp(), full.exp());
+    assert_eq!(s.sum_axis(0, false), full.sum_axis(0, false));
+    assert_eq!(s.transpose(0, 1), full.transpose(0, 1));
+    assert_eq!(s.reshape(&[6]).to_vec(), vec![2.5; 6]);
+    assert_eq!(s.gemm(&r, true, false), full.gemm(&r, true, false));
+    let mut m = s.clone();
+    m.data_mut()[0] = 0.0;
+    assert_eq!(m.to_vec(), vec![0.0, 2.5, 2.5, 2.5, 2.5, 2.5]);
+    assert_eq!(
+        s.to_vec(),
+        vec![2.5; 6],
+        "a write copies, as for any shared tensor"
+    );
+}
