@@ -1233,55 +1233,7 @@ impl<'t> Var<'t> {
             if fast && inner.backward_scalar(i, &mut grads.scalars) {
                 continue;
             }
-            let node = inner.nodes[i];
-            let ins = node.op.inputs();
-            if ins.is_empty() {
-                continue;
-            }
-            let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
-            {
-                {
-                    let g = match node.value.kind() {
-                        Kind::Scalar(_) => Tensor::scalar(grads.scalars[i]),
-                        Kind::Tensor(k) => match &grads.tensors[k as usize] {
-                            Some(g) => g.clone(),
-                            None => continue, // unreachable from the output
-                        },
-                    };
-                    let saved = match node.op {
-                        Op::LinearMse { .. } => inner.saved.iter().find(|s| s.0 as usize == i),
-                        _ => None,
-                    };
-                    let out = match saved {
-                        // A fused op's gradient, saved by its forward pass, times g.
-                        Some((_, [dw, db])) => {
-                            // Scaling by the usual seed of 1 would only copy.
-                            let g = g.item();
-                            let times = |t: &Tensor| if g == 1.0 { t.clone() } else { t.scale(g) };
-                            [need[0].then(|| times(dw)), need[1].then(|| times(db))]
-                        }
-                        None => {
-                            let xs: SmallVec<[Tensor; 4]> =
-                                ins.iter().map(|&j| inner.value_for_backward(j)).collect();
-                            node.op
-                                .vjp(&xs, &inner.value_for_backward(i as Id), &g, need)
-                        }
-                    };
-                    for (k, d) in out.into_iter().enumerate() {
-                        if let Some(d) = d {
-                            if inner.detect_anomaly && d.data().iter().any(|x| !x.is_finite()) {
-                                panic!(
-                                    "detect_anomaly: the backward rule of {} at node #{i} \
-                                     made a non-finite gradient for its input #{}",
-                                    node.op.name(),
-                                    ins[k]
-                                );
-                            }
-                            grads.accumulate(&inner, ins[k], d);
-                        }
-                    }
-                }
-            }
+            grads.step(&inner, i);
         }
         grads
     }
@@ -1315,6 +1267,58 @@ impl Drop for Gradients<'_> {
 }
 
 impl<'t> Gradients<'t> {
+    /// One step of backward by the op's rule on tensors: every node that is not on the
+    /// scalar fast path. Kept out of line, so that the fast path's loop stays small
+    /// enough to keep its state in registers.
+    #[inline(never)]
+    fn step(&mut self, inner: &Inner, i: usize) {
+        let node = inner.nodes[i];
+        let ins = node.op.inputs();
+        if ins.is_empty() {
+            return;
+        }
+        let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
+        let g = match node.value.kind() {
+            Kind::Scalar(_) => Tensor::scalar(self.scalars[i]),
+            Kind::Tensor(k) => match &self.tensors[k as usize] {
+                Some(g) => g.clone(),
+                None => return, // unreachable from the output
+            },
+        };
+        let saved = match node.op {
+            Op::LinearMse { .. } => inner.saved.iter().find(|s| s.0 as usize == i),
+            _ => None,
+        };
+        let out = match saved {
+            // A fused op's gradient, saved by its forward pass, times g.
+            Some((_, [dw, db])) => {
+                // Scaling by the usual seed of 1 would only copy.
+                let g = g.item();
+                let times = |t: &Tensor| if g == 1.0 { t.clone() } else { t.scale(g) };
+                [need[0].then(|| times(dw)), need[1].then(|| times(db))]
+            }
+            None => {
+                let xs: SmallVec<[Tensor; 4]> =
+                    ins.iter().map(|&j| inner.value_for_backward(j)).collect();
+                node.op
+                    .vjp(&xs, &inner.value_for_backward(i as Id), &g, need)
+            }
+        };
+        for (k, d) in out.into_iter().enumerate() {
+            if let Some(d) = d {
+                if inner.detect_anomaly && d.data().iter().any(|x| !x.is_finite()) {
+                    panic!(
+                        "detect_anomaly: the backward rule of {} at node #{i} \
+                         made a non-finite gradient for its input #{}",
+                        node.op.name(),
+                        ins[k]
+                    );
+                }
+                self.accumulate(inner, ins[k], d);
+            }
+        }
+    }
+
     fn accumulate(&mut self, inner: &Inner, id: Id, d: Tensor) {
         match inner.nodes[id as usize].value.kind() {
             Kind::Scalar(_) => self.scalars[id as usize] += d.item(),
