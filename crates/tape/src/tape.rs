@@ -412,9 +412,9 @@ pub(crate) struct Inner {
     /// What fused ops left for their backward pass (as PyTorch's `save_for_backward`):
     /// node, and the gradient of its value in each input.
     saved: Vec<(Id, [Tensor; 2])>,
-    /// Per tensor value: true if it must stay (a leaf, a value some backward rule reads,
-    /// a small one), false if it may be released once consumed.
-    keep: Vec<bool>,
+    /// Per tensor value, once a backward rule recorded after it reads it: it must stay.
+    /// (Grown only when a large value is consumed, so small graphs never touch it.)
+    pinned: Vec<bool>,
     release_min: ReleaseMin,
 }
 
@@ -471,19 +471,28 @@ impl Inner {
     fn consume(&mut self, op: Op) {
         let reads = op.saves().0;
         for &j in op.inputs().iter() {
-            let Kind::Tensor(k) = self.nodes[j as usize].value.kind() else {
+            let node = self.nodes[j as usize];
+            // Leaves (which cannot be computed again), values their own rule reads and
+            // small values always stay.
+            if matches!(node.op, Op::Const | Op::Param) || node.op.saves().1 {
+                continue;
+            }
+            let Kind::Tensor(k) = node.value.kind() else {
                 continue;
             };
             let k = k as usize;
-            if self.keep[k] {
-                continue; // kept values stay
+            if self.tensors[k].numel() < self.release_min.0 || self.pinned.get(k) == Some(&true) {
+                continue;
             }
             if reads {
                 if self.tensors[k].is_released() {
                     self.tensors[k] = self.value(j);
                 }
-                self.keep[k] = true;
-            } else if !self.keep[k] {
+                if self.pinned.len() <= k {
+                    self.pinned.resize(k + 1, false);
+                }
+                self.pinned[k] = true;
+            } else {
                 self.tensors[k] = self.tensors[k].released();
             }
         }
@@ -511,11 +520,6 @@ impl Inner {
         if value.rank() == 0 {
             return self.push_scalar(op, value.item());
         }
-        // Leaves stay (they cannot be computed again), and so do outputs their own rule
-        // reads and values too small to matter.
-        let leaf = matches!(op, Op::Const | Op::Param);
-        self.keep
-            .push(leaf || op.saves().1 || value.numel() < self.release_min.0);
         self.tensors.push(value);
         let value = Slot::tensor(self.tensors.len() as u32 - 1);
         self.nodes.push(Node { op, value });
@@ -785,7 +789,7 @@ impl Tape {
         let inner = self.inner.get_mut();
         inner.nodes.clear();
         inner.tensors.clear();
-        inner.keep.clear();
+        inner.pinned.clear();
         inner.saved.clear();
     }
 
