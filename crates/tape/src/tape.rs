@@ -169,6 +169,13 @@ impl Op {
 
     /// What this op's backward rule reads besides shapes: (its inputs' values, its own
     /// value). A value that no rule reads may be released from the tape once consumed.
+    ///
+    /// ```
+    /// use tape::Op;
+    /// assert_eq!(Op::Square(0).saves(), (true, false)); // g·2a reads a
+    /// assert_eq!(Op::Exp(0).saves(), (false, true)); // g·y reads y
+    /// assert_eq!(Op::Add(0, 1).saves(), (false, false)); // g, summed to a's shape
+    /// ```
     pub fn saves(&self) -> (bool, bool) {
         use Op::*;
         match self {
