@@ -35,8 +35,12 @@ type Name = SmallVec<[u8; 24]>;
 impl<'t> Bound<'t> {
     /// The value bound to `name`, if the model has such a parameter.
     pub fn get(&self, name: &str) -> Option<Var<'t>> {
+        self.find(name).copied()
+    }
+
+    fn find(&self, name: &str) -> Option<&Var<'t>> {
         let name = name.as_bytes();
-        self.entries.iter().find(|e| e.0[..] == *name).map(|e| e.1)
+        self.entries.iter().find(|e| e.0[..] == *name).map(|e| &e.1)
     }
     /// The values, in the model's order of parameters.
     pub fn vars(&self) -> impl Iterator<Item = Var<'t>> + '_ {
@@ -73,9 +77,8 @@ impl<'t> std::ops::Index<&str> for Bound<'t> {
     type Output = Var<'t>;
     #[track_caller]
     fn index(&self, name: &str) -> &Var<'t> {
-        let key = name.as_bytes();
-        match self.entries.iter().find(|e| e.0[..] == *key) {
-            Some(e) => &e.1,
+        match self.find(name) {
+            Some(v) => v,
             None => panic!(
                 "no parameter named {name:?}; the model has {:?}",
                 self.names().collect::<Vec<_>>()

@@ -1,5 +1,5 @@
 //! The model crate against independent sources: plain loops written here, the closed
-//! form, a Jacobi eigen-solver written here, and identities of least squares.
+//! form, the Hessian of MSE in closed form, and identities of least squares.
 
 use model::*;
 use tape::prelude::*;
@@ -153,41 +153,37 @@ fn standardised_fit_maps_back_to_original_units() {
     assert!((w[0] - cw[0]).abs() < 1e-6 && (w[1] - cw[1]).abs() < 1e-6 && (b - cb).abs() < 1e-4);
 }
 
-/// Eigenvalues of a symmetric matrix by cyclic Jacobi rotations.
-fn jacobi_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
-    let n = a.len();
-    for _ in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i][j].powi(2))
-            .sum();
-        let diag: f64 = (0..n).map(|i| a[i][i].powi(2)).sum();
-        if off < 1e-30 * diag.max(1e-300) {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                if a[p][q].abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
-                for k in 0..n {
-                    let (akp, akq) = (a[k][p], a[k][q]);
-                    a[k][p] = c * akp - s * akq;
-                    a[k][q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p][k], a[q][k]);
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
-                }
-            }
-        }
-    }
-    (0..n).map(|i| a[i][i]).collect()
+/// The extreme eigenvalues (largest, smallest) of the Hessian of MSE for a linear model
+/// on `rows`, from its closed form (2/n)·[X 1]ᵀ[X 1], built here rather than by the tape.
+fn mse_hessian_extremes(rows: &[Vec<f64>]) -> (f64, f64) {
+    let n = rows.len() as f64;
+    let design: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.iter().copied().chain([1.0]).collect())
+        .collect();
+    let h: Vec<Vec<f64>> = gram(&design)
+        .into_iter()
+        .map(|r| r.into_iter().map(|v| 2.0 / n * v).collect())
+        .collect();
+    let eig = symmetric_eigenvalues(h);
+    (
+        eig.iter().cloned().fold(f64::MIN, f64::max),
+        eig.iter().cloned().fold(f64::MAX, f64::min),
+    )
+}
+
+/// `c` has the extreme eigenvalues `(max, min)`, to relative `tol`.
+fn assert_extremes(c: &Curvature, (max, min): (f64, f64), tol: f64) {
+    assert!(
+        rel(c.lambda_max, max) < tol,
+        "λmax {} vs {max}",
+        c.lambda_max
+    );
+    assert!(
+        rel(c.lambda_min, min) < tol,
+        "λmin {} vs {min}",
+        c.lambda_min
+    );
 }
 
 #[test]
@@ -199,28 +195,8 @@ fn curvature_of_many_parameters_by_power_iteration() {
     let rows: Vec<Vec<f64>> = x.data().chunks(d).map(|r| r.to_vec()).collect();
     let ys: Vec<f64> = Tensor::randn(&[n], 6).to_vec();
     let data = Dataset::from_rows(&rows, &ys);
-    let design: Vec<Vec<f64>> = rows
-        .iter()
-        .map(|r| r.iter().copied().chain([1.0]).collect())
-        .collect();
-    let h: Vec<Vec<f64>> = gram(&design)
-        .into_iter()
-        .map(|r| r.into_iter().map(|v| 2.0 / n as f64 * v).collect())
-        .collect();
-    let eig = jacobi_eigenvalues(h);
-    let max = eig.iter().cloned().fold(f64::MIN, f64::max);
-    let min = eig.iter().cloned().fold(f64::MAX, f64::min);
     let c = curvature(&Linear::new(d, 1, Init::Zeros), &data, 0.0).unwrap();
-    assert!(
-        rel(c.lambda_max, max) < 1e-6,
-        "λmax {} vs {max}",
-        c.lambda_max
-    );
-    assert!(
-        rel(c.lambda_min, min) < 1e-6,
-        "λmin {} vs {min}",
-        c.lambda_min
-    );
+    assert_extremes(&c, mse_hessian_extremes(&rows), 1e-6);
 }
 
 #[test]
@@ -249,36 +225,10 @@ fn curvature_of_one_feature_matches_the_quadratic_formula() {
 #[test]
 fn curvature_matches_the_eigenvalues_and_predicts_divergence() {
     let data = synthetic(80, &[1.0, -0.5, 0.25], 1.0, 0.3, (-2.0, 3.0), 21);
-    let n = data.len() as f64;
-    let design: Vec<Vec<f64>> = data
-        .rows()
-        .into_iter()
-        .map(|mut r| {
-            r.push(1.0);
-            r
-        })
-        .collect();
-    let h: Vec<Vec<f64>> = gram(&design)
-        .into_iter()
-        .map(|r| r.into_iter().map(|v| 2.0 / n * v).collect())
-        .collect();
-    let eig = jacobi_eigenvalues(h);
-    let (max, min) = (
-        eig.iter().cloned().fold(f64::MIN, f64::max),
-        eig.iter().cloned().fold(f64::MAX, f64::min),
-    );
     let lin = Linear::new(3, 1, Init::Zeros);
     let c = curvature(&lin, &data, 0.0).unwrap();
-    assert!(
-        rel(c.lambda_max, max) < 1e-8,
-        "λmax {} vs {max}",
-        c.lambda_max
-    );
-    assert!(
-        rel(c.lambda_min, min) < 1e-8,
-        "λmin {} vs {min}",
-        c.lambda_min
-    );
+    let (max, min) = mse_hessian_extremes(&data.rows());
+    assert_extremes(&c, (max, min), 1e-8);
 
     let cfg = TrainConfig {
         schedule: Schedule::Iterations(20_000),

