@@ -536,6 +536,9 @@ impl Model for Formula {
     fn named_parameters(&self) -> &Params {
         &self.params
     }
+    fn graph_is_static(&self) -> bool {
+        true // the parsed expression's ops, whatever the values
+    }
     fn named_parameters_mut(&mut self) -> &mut Params {
         &mut self.params
     }

@@ -111,6 +111,20 @@ pub trait Model {
             .cloned()
             .collect()
     }
+    /// True if [`Model::mse`] records the same ops whatever the parameters' values: no
+    /// branch on a value, no `detach` or `map_const` of a parameter. Full-batch
+    /// [`train`](crate::train()) then records its objective once and gives it each step's
+    /// parameters with [`Tape::set_values`] instead of recording it again (the results
+    /// are the same to the bit; only the time differs). False unless a model says so, as
+    /// tracing a graph whose shape depends on values would train the wrong model.
+    ///
+    /// ```
+    /// use model::{Init, Linear, Model};
+    /// assert!(Linear::new(2, 1, Init::Zeros).graph_is_static());
+    /// ```
+    fn graph_is_static(&self) -> bool {
+        false
+    }
     /// Puts every parameter on `tape` as a value that requires gradients.
     fn bind<'t>(&self, tape: &'t Tape) -> Bound<'t> {
         self.named_parameters()
@@ -218,6 +232,9 @@ impl Linear {
 impl Model for Linear {
     fn named_parameters(&self) -> &Params {
         &self.params
+    }
+    fn graph_is_static(&self) -> bool {
+        true // the fused op or matmul and add, chosen by shapes alone
     }
     fn named_parameters_mut(&mut self) -> &mut Params {
         &mut self.params

@@ -163,6 +163,15 @@ pub fn objective<'t, M: Model + ?Sized>(
     loss
 }
 
+/// Backward from `loss`: its value, and the gradient of each parameter in `p` (in order)
+/// written into `grads`.
+fn gradients(p: &Bound, loss: Var, grads: &mut Vec<Tensor>) -> f64 {
+    let g = loss.backward();
+    grads.clear();
+    grads.extend(p.vars().map(|v| g.get(v)));
+    loss.item()
+}
+
 /// Validation MSE of the model's current parameters, without recording gradients.
 pub fn evaluate<M: Model + ?Sized>(model: &M, data: &Dataset) -> f64 {
     let tape = Tape::new();
@@ -207,6 +216,11 @@ pub fn train<M: Model + ?Sized>(
     let mut order: Vec<usize> = (0..n).collect();
     let mut history = History::default();
     let mut tape = Tape::new();
+    // A full batch with a static graph is recorded once, on its own tape, and given
+    // each step's parameters by `set_values` (see `Model::graph_is_static`).
+    let fixed = Tape::new();
+    let mut recorded: Option<(Bound, Var)> = None;
+    let replay = full_batch && model.graph_is_static();
     let mut growing = 0;
     let mut best = f64::INFINITY;
     // Backtracking: the parameters, objective and gradient before the last step.
@@ -223,15 +237,29 @@ pub fn train<M: Model + ?Sized>(
             }
             Some(data.select(&order[k * batch..((k + 1) * batch).min(n)]))
         };
-        let loss = {
-            let p = model.bind(&tape);
-            let loss = objective(&*model, &p, rows.as_ref().unwrap_or(data), cfg.l2, cfg.l1);
-            let g = loss.backward();
-            grads.clear();
-            grads.extend(p.vars().map(|v| g.get(v)));
-            loss.item()
+        let loss = if replay {
+            let (p, loss) = match &recorded {
+                Some((p, loss)) => {
+                    fixed.set_values(p.vars().zip(model.named_parameters().values()));
+                    (p, *loss)
+                }
+                None => {
+                    let p = model.bind(&fixed);
+                    let loss = objective(&*model, &p, data, cfg.l2, cfg.l1);
+                    let (p, loss) = recorded.insert((p, loss));
+                    (&*p, *loss)
+                }
+            };
+            gradients(p, loss, &mut grads)
+        } else {
+            let loss = {
+                let p = model.bind(&tape);
+                let loss = objective(&*model, &p, rows.as_ref().unwrap_or(data), cfg.l2, cfg.l1);
+                gradients(&p, loss, &mut grads)
+            };
+            tape.clear();
+            loss
         };
-        tape.clear();
         if cfg.backtrack && full_batch {
             match before.take() {
                 // Rounding may lift a converged loss by an ulp or so; that is not uphill.

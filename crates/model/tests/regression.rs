@@ -410,3 +410,88 @@ fn splits_are_ordered_or_seeded() {
         (0..10).map(|i| i as f64).collect::<Vec<_>>()
     );
 }
+
+/// A model that says nothing of its graph: `train` records it afresh every step.
+struct Rerecorded(Box<dyn Model>);
+
+impl Model for Rerecorded {
+    fn named_parameters(&self) -> &Params {
+        self.0.named_parameters()
+    }
+    fn named_parameters_mut(&mut self) -> &mut Params {
+        self.0.named_parameters_mut()
+    }
+    fn forward<'t>(&self, p: &Bound<'t>, x: Var<'t>) -> Var<'t> {
+        self.0.forward(p, x)
+    }
+    fn mse<'t>(&self, p: &Bound<'t>, x: Var<'t>, y: Var<'t>) -> Var<'t> {
+        self.0.mse(p, x, y)
+    }
+    fn penalized(&self) -> Vec<String> {
+        self.0.penalized()
+    }
+}
+
+#[test]
+fn training_on_a_graph_recorded_once_is_training_on_one_recorded_each_step() {
+    // Full batch, static graph: train records once and uses Tape::set_values. Every
+    // loss and parameter must be what recording each step gives, to the bit, on the
+    // fused path (one feature), the general path (with ridge and lasso) and a formula.
+    let bits = |h: &History, p: &Params| {
+        let mut v: Vec<u64> = h.train.iter().map(|x| x.to_bits()).collect();
+        v.extend(p.values().flat_map(|t| t.to_vec()).map(f64::to_bits));
+        v
+    };
+    let one = synthetic(60, &[1.3], 4.0, 10.0, (20.0, 80.0), 5);
+    let three = synthetic(80, &[0.5, -2.0, 1.0], 1.0, 0.3, (-1.0, 1.0), 6);
+    let formula = Formula::parse(
+        "y = a * exp(b * x1) + c * x2 + d * x3",
+        &["x1", "x2", "x3", "y"],
+    )
+    .unwrap();
+    type Make = Box<dyn Fn() -> Box<dyn Model>>;
+    let cases: Vec<(Make, &Dataset, f64, f64, bool)> = vec![
+        (
+            Box::new(|| Box::new(Linear::new(1, 1, Init::Zeros))),
+            &one,
+            0.0,
+            0.0,
+            false,
+        ),
+        (
+            Box::new(|| Box::new(Linear::new(3, 1, Init::Normal(2)))),
+            &three,
+            0.1,
+            0.01,
+            false,
+        ),
+        // With backtracking, steps are taken back and retried at a shorter rate.
+        (
+            Box::new(move || Box::new(formula.clone())),
+            &three,
+            0.0,
+            0.0,
+            true,
+        ),
+    ];
+    for (make, data, l2, l1, backtrack) in cases {
+        let cfg = TrainConfig {
+            schedule: Schedule::Iterations(300),
+            l2,
+            l1,
+            backtrack,
+            ..Default::default()
+        };
+        let lr = if data.dim() == 1 { 1e-4 } else { 0.01 };
+        let mut replayed = make();
+        assert!(replayed.graph_is_static());
+        let h1 = train(&mut *replayed, &mut Sgd::new(lr), data, None, &cfg, |_| {}).unwrap();
+        let mut again = Rerecorded(make());
+        let h2 = train(&mut again, &mut Sgd::new(lr), data, None, &cfg, |_| {}).unwrap();
+        assert_eq!(h1.iterations, 300);
+        assert_eq!(
+            bits(&h1, replayed.named_parameters()),
+            bits(&h2, again.named_parameters())
+        );
+    }
+}

@@ -505,6 +505,88 @@ impl Inner {
         }
     }
 
+    /// Writes a new value into parameter `id`, of the same shape.
+    #[track_caller]
+    fn set_leaf(&mut self, id: Id, value: Leaf) {
+        let node = self.nodes[id as usize];
+        assert!(
+            matches!(node.op, Op::Param),
+            "set_values: #{id} is a {}, not a parameter; only parameters take new values",
+            node.op.name()
+        );
+        let old: Shape = match node.value.kind() {
+            Kind::Scalar(_) => Shape::new(),
+            Kind::Tensor(k) => SmallVec::from_slice(self.tensors[k as usize].shape()),
+        };
+        let new = match value {
+            Leaf::Scalar(x) => Tensor::scalar(x),
+            Leaf::Tensor(t) => t,
+        };
+        assert!(
+            new.shape() == &old[..],
+            "set_values: parameter #{id} has shape {old:?}; the new value has shape {:?}",
+            new.shape()
+        );
+        match node.value.kind() {
+            Kind::Scalar(_) => self.nodes[id as usize].value = Slot::scalar(new.item()),
+            Kind::Tensor(k) => self.tensors[k as usize] = new,
+        }
+    }
+
+    /// Evaluates every op node from `first` on again, in recording order (so each reads
+    /// inputs already brought up to date). A released value stays released: it is
+    /// computed from its up-to-date inputs if read.
+    #[track_caller]
+    fn recompute(&mut self, first: usize) {
+        for i in first..self.nodes.len() {
+            let Node { op, value } = self.nodes[i];
+            if matches!(op, Op::Const | Op::Param) {
+                continue;
+            }
+            if let Op::LinearMse { w, b, xy } = op {
+                let (loss, grads) = fused_linear_mse(self, w, b, xy);
+                if self.detect_anomaly {
+                    check_forward(self, op, i, &Tensor::scalar(loss));
+                }
+                self.nodes[i].value = Slot::scalar(loss);
+                if let Some(saved) = self.saved.iter_mut().find(|s| s.0 as usize == i) {
+                    saved.1 = grads;
+                }
+                continue;
+            }
+            let ins = op.inputs();
+            match value.kind() {
+                Kind::Scalar(_) => {
+                    let (xs, all_scalar) = self.scalars(&ins);
+                    let y = if all_scalar && op.scalar_closed() {
+                        op.eval::<f64>(&xs[..ins.len()], &[])
+                    } else {
+                        let xs: SmallVec<[Tensor; 4]> =
+                            ins.iter().map(|&j| self.value(j)).collect();
+                        op.eval::<Tensor>(&xs, &[]).item()
+                    };
+                    if self.detect_anomaly {
+                        check_forward(self, op, i, &Tensor::scalar(y));
+                    }
+                    self.nodes[i].value = Slot::scalar(y);
+                }
+                Kind::Tensor(k) => {
+                    let k = k as usize;
+                    if self.tensors[k].is_released() {
+                        continue;
+                    }
+                    let target: Shape = SmallVec::from_slice(self.tensors[k].shape());
+                    let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&j| self.value(j)).collect();
+                    let y = op.eval::<Tensor>(&xs, &target);
+                    if self.detect_anomaly {
+                        check_forward(self, op, i, &y);
+                    }
+                    self.tensors[k] = y;
+                }
+            }
+        }
+    }
+
     /// The inputs' values if all are rank 0 (the flag says whether they were).
     #[inline]
     fn scalars(&self, ins: &[Id]) -> ([f64; 4], bool) {
@@ -800,6 +882,36 @@ impl Tape {
         inner.saved.clear();
     }
 
+    /// Gives parameters new values and computes again every value recorded after them:
+    /// the recorded tape run as a program on new inputs (as ADOL-C re-evaluates a trace,
+    /// or a captured graph is replayed), so a training loop whose graph does not change
+    /// records it once instead of every step. Values, gradients and `backward()` are then
+    /// exactly those of a tape recorded afresh at the new values. Each new value must
+    /// have its parameter's shape. Constants keep their values, including those made
+    /// from parameters by `detach`, `no_grad` or `map_const`: they were data when recorded.
+    ///
+    /// ```
+    /// use tape::prelude::*;
+    /// let tape = Tape::new();
+    /// let (w, b) = (tape.param(2.0), tape.param([1.0, 1.0]));
+    /// let loss = (w * b).square().sum();
+    /// assert_eq!(loss.item(), 8.0);
+    /// tape.set_values([(w, Tensor::scalar(3.0)), (b, Tensor::from([1.0, 2.0]))]);
+    /// assert_eq!(loss.item(), 45.0); // 3² + 6²
+    /// assert_eq!(loss.backward().get(w).item(), 30.0); // 2·(3·1·1 + 6·2)
+    /// ```
+    #[track_caller]
+    pub fn set_values<'t, L: Into<Leaf>>(&'t self, values: impl IntoIterator<Item = (Var<'t>, L)>) {
+        let mut inner = self.inner.borrow_mut();
+        let mut first = inner.nodes.len();
+        for (v, value) in values {
+            self.same_tape("set_values", &v);
+            inner.set_leaf(v.id, value.into());
+            first = first.min(v.id as usize);
+        }
+        inner.recompute(first);
+    }
+
     /// Runs `f` with recording off, as `torch.no_grad()`: every value made inside is a
     /// constant, whatever its inputs.
     ///
@@ -862,7 +974,7 @@ impl Tape {
         if all_scalar && target.is_empty() && op.scalar_closed() {
             let y = op.eval::<f64>(&scalars[..ins.len()], target);
             if inner.detect_anomaly {
-                check_forward(&inner, op, &Tensor::scalar(y));
+                check_forward(&inner, op, inner.nodes.len(), &Tensor::scalar(y));
             }
             return inner.push_scalar(op_kept, y);
         }
@@ -874,7 +986,7 @@ impl Tape {
             let (loss, grads) = fused_linear_mse(&inner, w, b, xy);
             let y = Tensor::scalar(loss);
             if inner.detect_anomaly {
-                check_forward(&inner, op, &y);
+                check_forward(&inner, op, inner.nodes.len(), &y);
             }
             let id = inner.push(op_kept, y);
             if live {
@@ -886,7 +998,7 @@ impl Tape {
         let y = op.eval::<Tensor>(&xs, target);
         drop(xs);
         if inner.detect_anomaly {
-            check_forward(&inner, op, &y);
+            check_forward(&inner, op, inner.nodes.len(), &y);
         }
         let id = inner.push(op_kept, y);
         if live && !op.saves().0 {
@@ -1058,7 +1170,8 @@ pub fn linear_mse<'t>(x: Var<'t>, w: Var<'t>, b: Var<'t>, y: Var<'t>) -> Var<'t>
 }
 
 #[track_caller]
-fn check_forward(inner: &Inner, op: Op, value: &Tensor) {
+/// Panics if `op` at node `at` made a NaN or an infinity from finite inputs.
+fn check_forward(inner: &Inner, op: Op, at: usize, value: &Tensor) {
     let finite = |t: &Tensor| t.data().iter().all(|x| x.is_finite());
     let ins = op.inputs();
     if finite(value) || !ins.iter().all(|&i| finite(&inner.value(i))) {
@@ -1071,7 +1184,7 @@ fn check_forward(inner: &Inner, op: Op, value: &Tensor) {
     panic!(
         "detect_anomaly: {} at node #{} made {} from finite inputs {}",
         op.name(),
-        inner.nodes.len(),
+        at,
         if value.data().iter().any(|x| x.is_nan()) {
             "NaN"
         } else {

@@ -399,3 +399,33 @@ fn a_broadcast_single_value_reads_as_the_full_tensor() {
         "a write copies, as for any shared tensor"
     );
 }
+
+#[test]
+#[should_panic(expected = "set_values: #1 is a const, not a parameter")]
+fn only_parameters_take_new_values() {
+    let tape = Tape::new();
+    let (w, x) = (tape.param(1.0), tape.constant(2.0));
+    let _ = w * x;
+    tape.set_values([(x, 3.0)]);
+}
+
+#[test]
+#[should_panic(expected = "set_values: parameter #0 has shape [2]; the new value has shape [3]")]
+fn a_new_value_keeps_its_parameters_shape() {
+    let tape = Tape::new();
+    let w = tape.param([1.0, 2.0]);
+    tape.set_values([(w, [1.0, 2.0, 3.0])]);
+}
+
+#[test]
+fn set_values_leaves_constants_made_from_parameters_as_recorded() {
+    // detach and no_grad make data: a later set_values does not reach them.
+    let tape = Tape::new();
+    let w = tape.param(2.0);
+    let (d, n) = (w.detach(), tape.no_grad(|| w * 10.0));
+    let y = w * d + n;
+    tape.set_values([(w, 3.0)]);
+    assert_eq!((d.item(), n.item()), (2.0, 20.0));
+    assert_eq!(y.item(), 3.0 * 2.0 + 20.0);
+    assert_eq!(y.backward().get(w).item(), 2.0);
+}

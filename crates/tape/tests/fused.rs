@@ -116,3 +116,29 @@ fn misuse_names_the_op_and_the_shapes() {
         "{msg}"
     );
 }
+
+#[test]
+fn fused_op_given_new_parameters_is_the_fused_op_recorded_at_them() {
+    // The fused op keeps its gradient from the forward pass: set_values must redo both.
+    let (x, y, w0, b0) = problem(50, 3, 21);
+    let (w1, b1) = (Tensor::randn(&[3], 99), Tensor::scalar(-0.7));
+    let run = |w: &Tensor, b: &Tensor, then: Option<(&Tensor, &Tensor)>| {
+        let tape = Tape::new();
+        let (xv, yv) = (tape.constant(x.clone()), tape.constant(y.clone()));
+        let (wv, bv) = (tape.param(w.clone()), tape.param(b.clone()));
+        let loss = tape::linear_mse(xv, wv, bv, yv);
+        if let Some((w, b)) = then {
+            tape.set_values([(wv, w.clone()), (bv, b.clone())]);
+        }
+        let g = loss.backward();
+        let (gw, gb) = (g.get(wv).to_vec(), g.get(bv).item());
+        (
+            loss.item().to_bits(),
+            gw.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            gb.to_bits(),
+        )
+    };
+    let fresh = run(&w1, &b1, None);
+    assert_eq!(run(&w0, &b0, Some((&w1, &b1))), fresh);
+    assert_ne!(run(&w0, &b0, None), fresh);
+}

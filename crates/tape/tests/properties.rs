@@ -3,7 +3,8 @@
 //! written separately from the backward rules).
 //!
 //! Case count per `cargo test`: 20 ops × 64 cases + 640 random compositions = 1,920, and
-//! 256 compositions run with values released and kept.
+//! 256 compositions run with values released and kept, and 256 recorded at other values
+//! and given these by `set_values`.
 
 use proptest::prelude::*;
 use tape::{gradcheck, jvp, Algebra, Dual, Tape, Tensor, Tolerance, Var};
@@ -264,11 +265,25 @@ proptest! {
 /// Everything a run shows, as bits: the output, first-order gradients by the fast pass,
 /// the same gradients recorded (`create_graph`), and the gradient of their squared norm
 /// (second order through the recorded rules).
-fn run_bits(e: &Expr, xs: &[Tensor], release_min: usize) -> Vec<Vec<u64>> {
+/// With `recorded_at`, the expression is recorded at those leaf values and then given
+/// `xs` by `set_values`.
+fn run_bits(
+    e: &Expr,
+    xs: &[Tensor],
+    release_min: usize,
+    recorded_at: Option<&[Tensor]>,
+) -> Vec<Vec<u64>> {
     let tape = Tape::new();
     tape.set_release_min(release_min);
-    let vars: Vec<Var> = xs.iter().map(|x| tape.param(x.clone())).collect();
+    let vars: Vec<Var> = recorded_at
+        .unwrap_or(xs)
+        .iter()
+        .map(|x| tape.param(x.clone()))
+        .collect();
     let out = eval(e, &vars).sum();
+    if recorded_at.is_some() {
+        tape.set_values(vars.iter().copied().zip(xs));
+    }
     let bits = |t: Tensor| t.data().iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
     let mut seen = vec![bits(out.value())];
     let fast = out.backward();
@@ -293,6 +308,28 @@ proptest! {
     /// that keeps everything.
     #[test]
     fn releasing_values_changes_no_result(e in expr(), xs in leaves()) {
-        prop_assert_eq!(run_bits(&e, &xs, 0), run_bits(&e, &xs, usize::MAX));
+        prop_assert_eq!(run_bits(&e, &xs, 0, None), run_bits(&e, &xs, usize::MAX, None));
+    }
+
+    /// A tape recorded at other values and given these by `set_values` computes what a
+    /// tape recorded at these does, to the bit: values, gradients of every order (with
+    /// released values too, which are computed from the new inputs when read).
+    #[test]
+    fn set_values_is_recording_afresh(
+        (e, xs, before) in (expr(), leaves()).prop_flat_map(|(e, xs)| {
+            let shapes: Vec<Vec<usize>> = xs.iter().map(|x| x.shape().to_vec()).collect();
+            let before = shapes
+                .into_iter()
+                .map(|s| prop::collection::vec(-1.0..1.0f64, s.iter().product::<usize>())
+                    .prop_map(move |v| Tensor::new(v, &s)))
+                .collect::<Vec<_>>();
+            (Just(e), Just(xs), before)
+        }),
+        release_min in prop::sample::select(vec![0, usize::MAX]),
+    ) {
+        prop_assert_eq!(
+            run_bits(&e, &xs, release_min, Some(&before)),
+            run_bits(&e, &xs, release_min, None)
+        );
     }
 }
