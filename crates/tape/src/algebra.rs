@@ -248,7 +248,7 @@ pub(crate) fn relu(x: f64) -> f64 {
 
 impl Algebra for Tensor {
     fn shape(&self) -> Shape {
-        SmallVec::from_slice(Tensor::shape(self))
+        crate::tensor::shape_of(Tensor::shape(self))
     }
     #[track_caller]
     fn add(&self, o: &Tensor) -> Tensor {

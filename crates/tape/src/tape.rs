@@ -12,7 +12,7 @@
 //! ([`Tape::grad`] with `create_graph`). One copy of the rules serves all three.
 
 use crate::algebra::Algebra;
-use crate::tensor::{Shape, Tensor};
+use crate::tensor::{shape_of, Shape, Tensor};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -514,22 +514,27 @@ impl Inner {
             "set_values: #{id} is a {}, not a parameter; only parameters take new values",
             node.op.name()
         );
-        let old: Shape = match node.value.kind() {
-            Kind::Scalar(_) => Shape::new(),
-            Kind::Tensor(k) => SmallVec::from_slice(self.tensors[k as usize].shape()),
+        let old = match node.value.kind() {
+            Kind::Scalar(_) => &[][..],
+            Kind::Tensor(k) => self.tensors[k as usize].shape(),
         };
-        let new = match value {
-            Leaf::Scalar(x) => Tensor::scalar(x),
-            Leaf::Tensor(t) => t,
+        // Element by element: shapes are short, and a slice `==` calls `memcmp`.
+        let new = match &value {
+            Leaf::Scalar(_) => &[][..],
+            Leaf::Tensor(t) => t.shape(),
         };
+        let same = old.len() == new.len() && old.iter().zip(new).all(|(a, b)| a == b);
         assert!(
-            new.shape() == &old[..],
-            "set_values: parameter #{id} has shape {old:?}; the new value has shape {:?}",
-            new.shape()
+            same,
+            "set_values: parameter #{id} has shape {old:?}; the new value has shape {new:?}"
         );
-        match node.value.kind() {
-            Kind::Scalar(_) => self.nodes[id as usize].value = Slot::scalar(new.item()),
-            Kind::Tensor(k) => self.tensors[k as usize] = new,
+        match (node.value.kind(), value) {
+            (Kind::Scalar(_), Leaf::Scalar(x)) => self.nodes[id as usize].value = Slot::scalar(x),
+            (Kind::Scalar(_), Leaf::Tensor(t)) => {
+                self.nodes[id as usize].value = Slot::scalar(t.item())
+            }
+            (Kind::Tensor(k), Leaf::Tensor(t)) => self.tensors[k as usize] = t,
+            (Kind::Tensor(_), Leaf::Scalar(_)) => unreachable!("a tensor slot has rank ≥ 1"),
         }
     }
 
@@ -575,7 +580,7 @@ impl Inner {
                     if self.tensors[k].is_released() {
                         continue;
                     }
-                    let target: Shape = SmallVec::from_slice(self.tensors[k].shape());
+                    let target: Shape = shape_of(self.tensors[k].shape());
                     let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&j| self.value(j)).collect();
                     let y = op.eval::<Tensor>(&xs, &target);
                     if self.detect_anomaly {
@@ -1314,6 +1319,10 @@ impl<'t> Var<'t> {
     /// ```
     #[track_caller]
     pub fn backward(self) -> Gradients<'t> {
+        let rank0 = matches!(self.slot().kind(), Kind::Scalar(_));
+        if rank0 {
+            return self.reverse(None); // the usual loss: seeded with 1, no tensor made
+        }
         self.assert_one_element("backward");
         self.backward_with(&Tensor::ones(&self.shape()))
     }
@@ -1338,6 +1347,16 @@ impl<'t> Var<'t> {
             self.id,
             &shape[..]
         );
+        self.reverse(Some(seed))
+    }
+
+    /// The node's value slot.
+    fn slot(&self) -> Slot {
+        self.tape.inner.borrow().nodes[self.id as usize].value
+    }
+
+    /// Reverse mode from this node, seeded with `seed` (1 for a rank-0 node if `None`).
+    fn reverse(self, seed: Option<&Tensor>) -> Gradients<'t> {
         let n = self.id as usize + 1;
         let (mut scalars, mut tensors) = std::mem::take(&mut self.tape.inner.borrow_mut().spare);
         scalars.clear();
@@ -1351,7 +1370,10 @@ impl<'t> Var<'t> {
             scalars,
             tensors,
         };
-        grads.accumulate(&inner, self.id, seed.clone());
+        match seed {
+            Some(seed) => grads.accumulate(&inner, self.id, seed.clone()),
+            None => grads.scalars[self.id as usize] = 1.0,
+        }
         let fast = !inner.detect_anomaly;
         for i in (0..n).rev() {
             if fast && inner.backward_scalar(i, &mut grads.scalars) {
@@ -1402,6 +1424,20 @@ impl<'t> Gradients<'t> {
             return;
         }
         let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
+        if let Op::LinearMse { .. } = node.op {
+            if let Some((_, [dw, db])) = inner.saved.iter().find(|s| s.0 as usize == i) {
+                // A fused op's gradient, saved by its forward pass, times g (its value
+                // is rank 0). Scaling by the usual seed of 1 would only copy.
+                let g = self.scalars[i];
+                let times = |t: &Tensor| if g == 1.0 { t.clone() } else { t.scale(g) };
+                for (k, d) in [dw, db].into_iter().enumerate() {
+                    if need[k] {
+                        self.put(inner, i, ins[k], times(d));
+                    }
+                }
+                return;
+            }
+        }
         let g = match node.value.kind() {
             Kind::Scalar(_) => Tensor::scalar(self.scalars[i]),
             Kind::Tensor(k) => match &self.tensors[k as usize] {
@@ -1409,38 +1445,28 @@ impl<'t> Gradients<'t> {
                 None => return, // unreachable from the output
             },
         };
-        let saved = match node.op {
-            Op::LinearMse { .. } => inner.saved.iter().find(|s| s.0 as usize == i),
-            _ => None,
-        };
-        let out = match saved {
-            // A fused op's gradient, saved by its forward pass, times g.
-            Some((_, [dw, db])) => {
-                // Scaling by the usual seed of 1 would only copy.
-                let g = g.item();
-                let times = |t: &Tensor| if g == 1.0 { t.clone() } else { t.scale(g) };
-                [need[0].then(|| times(dw)), need[1].then(|| times(db))]
-            }
-            None => {
-                let xs: SmallVec<[Tensor; 4]> =
-                    ins.iter().map(|&j| inner.value_for_backward(j)).collect();
-                node.op
-                    .vjp(&xs, &inner.value_for_backward(i as Id), &g, need)
-            }
-        };
+        let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&j| inner.value_for_backward(j)).collect();
+        let out = node
+            .op
+            .vjp(&xs, &inner.value_for_backward(i as Id), &g, need);
         for (k, d) in out.into_iter().enumerate() {
             if let Some(d) = d {
-                if inner.detect_anomaly && d.data().iter().any(|x| !x.is_finite()) {
-                    panic!(
-                        "detect_anomaly: the backward rule of {} at node #{i} \
-                         made a non-finite gradient for its input #{}",
-                        node.op.name(),
-                        ins[k]
-                    );
-                }
-                self.accumulate(inner, ins[k], d);
+                self.put(inner, i, ins[k], d);
             }
         }
+    }
+
+    /// Adds `d`, the contribution of node `i`'s rule to its input `input`, into that
+    /// input's adjoint (in anomaly mode, first checks that it is finite).
+    fn put(&mut self, inner: &Inner, i: usize, input: Id, d: Tensor) {
+        if inner.detect_anomaly && d.data().iter().any(|x| !x.is_finite()) {
+            panic!(
+                "detect_anomaly: the backward rule of {} at node #{i} \
+                 made a non-finite gradient for its input #{input}",
+                inner.nodes[i].op.name(),
+            );
+        }
+        self.accumulate(inner, input, d);
     }
 
     fn accumulate(&mut self, inner: &Inner, id: Id, d: Tensor) {
@@ -1553,7 +1579,7 @@ impl<'t> Algebra for Var<'t> {
         let inner = self.tape.inner.borrow();
         match inner.nodes[self.id as usize].value.kind() {
             Kind::Scalar(_) => SmallVec::new(),
-            Kind::Tensor(k) => SmallVec::from_slice(inner.tensors[k as usize].shape()),
+            Kind::Tensor(k) => shape_of(inner.tensors[k as usize].shape()),
         }
     }
     #[track_caller]

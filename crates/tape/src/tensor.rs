@@ -15,6 +15,20 @@ use std::sync::{Arc, OnceLock};
 /// The shape of a tensor: one extent per axis, outermost first. Rank 0 is a scalar.
 pub type Shape = SmallVec<[usize; 4]>;
 
+/// `dims` as a [`Shape`]. Shapes are copied at every recorded op; up to rank 4 this is a
+/// few register moves, where `SmallVec::from_slice` calls `memcpy`.
+#[inline]
+pub(crate) fn shape_of(dims: &[usize]) -> Shape {
+    if dims.len() > 4 {
+        return SmallVec::from_slice(dims);
+    }
+    let mut buf = [0; 4];
+    for i in 0..4 {
+        buf[i] = dims.get(i).copied().unwrap_or(0);
+    }
+    SmallVec::from_buf_and_len(buf, dims.len())
+}
+
 /// A dense, row-major tensor of `f64` of any rank.
 ///
 /// ```
@@ -35,7 +49,7 @@ impl Clone for Tensor {
     #[inline]
     fn clone(&self) -> Tensor {
         Tensor {
-            shape: SmallVec::from_slice(&self.shape),
+            shape: shape_of(&self.shape),
             data: self.data.clone(),
         }
     }
@@ -343,7 +357,7 @@ impl Tensor {
             ));
         }
         Ok(Tensor {
-            shape: SmallVec::from_slice(shape),
+            shape: shape_of(shape),
             data: Storage::new(data),
         })
     }
@@ -391,7 +405,7 @@ impl Tensor {
     pub(crate) fn splat(shape: &[usize], v: f64) -> Tensor {
         let n = numel(shape);
         Tensor {
-            shape: SmallVec::from_slice(shape),
+            shape: shape_of(shape),
             data: if n == 1 {
                 Storage::One(v)
             } else {
@@ -427,7 +441,7 @@ impl Tensor {
             Storage::new(fill(n, f))
         };
         Tensor {
-            shape: SmallVec::from_slice(shape),
+            shape: shape_of(shape),
             data,
         }
     }
@@ -646,7 +660,7 @@ impl Tensor {
             numel(shape)
         );
         Tensor {
-            shape: SmallVec::from_slice(shape),
+            shape: shape_of(shape),
             data: self.data.clone(),
         }
     }
