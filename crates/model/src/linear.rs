@@ -89,8 +89,11 @@ impl<'t> std::ops::Index<&str> for Bound<'t> {
 
 /// A model trained by gradient descent: named parameters, and a forward pass on a tape.
 ///
-/// Parameters are plain tensors between steps; each step binds them to a fresh (or
-/// cleared) tape with [`Model::bind`], so the tape only ever holds one step's graph.
+/// Parameters are plain tensors between steps. Each step binds them to a fresh (or
+/// cleared) tape with [`Model::bind`], so the tape only ever holds one step's graph; or,
+/// for a full batch and a model whose graph does not depend on values
+/// ([`Model::graph_is_static`]), `train` binds them once and gives that one graph each
+/// step's values with [`Tape::set_values`].
 pub trait Model {
     /// The parameters by name, in order.
     fn named_parameters(&self) -> &Params;
