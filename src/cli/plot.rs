@@ -447,13 +447,7 @@ pub(super) fn fit_pictures(r: &Report, dir: &str) -> Result<(), String> {
                 p[k] = Tensor::new(v, &shape);
             }
             let tape = Tape::new();
-            tape.no_grad(|| {
-                let bound: Bound = p
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), tape.param(v.clone())))
-                    .collect();
-                objective(model, &bound, data, 0.0, 0.0).item()
-            })
+            tape.no_grad(|| objective(model, &Bound::new(&tape, &p), data, 0.0, 0.0).item())
         };
         let end = *r.path.last().expect("two points");
         let xr = range(

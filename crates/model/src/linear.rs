@@ -33,6 +33,25 @@ pub struct Bound<'t> {
 type Name = SmallVec<[u8; 24]>;
 
 impl<'t> Bound<'t> {
+    /// Every parameter of `params` put on `tape` as a value that requires gradients, in
+    /// order.
+    ///
+    /// ```
+    /// use model::{Bound, Params};
+    /// use tape::prelude::*;
+    /// let mut params = Params::new();
+    /// params.insert("w".into(), Tensor::from([1.0, 2.0]));
+    /// let tape = Tape::new();
+    /// let p = Bound::new(&tape, &params);
+    /// assert!(p["w"].requires_grad());
+    /// ```
+    pub fn new(tape: &'t Tape, params: &Params) -> Bound<'t> {
+        params
+            .iter()
+            .map(|(k, v)| (k.as_str(), tape.param(v.clone())))
+            .collect()
+    }
+
     /// The value bound to `name`, if the model has such a parameter.
     pub fn get(&self, name: &str) -> Option<Var<'t>> {
         self.find(name).copied()
@@ -130,10 +149,7 @@ pub trait Model {
     }
     /// Puts every parameter on `tape` as a value that requires gradients.
     fn bind<'t>(&self, tape: &'t Tape) -> Bound<'t> {
-        self.named_parameters()
-            .iter()
-            .map(|(k, v)| (k.as_str(), tape.param(v.clone())))
-            .collect()
+        Bound::new(tape, self.named_parameters())
     }
 }
 

@@ -408,15 +408,10 @@ pub fn curvature_at<M: Model + ?Sized>(
     data: &Dataset,
     l2: f64,
 ) -> Result<Curvature, String> {
-    let names: Vec<String> = at.keys().cloned().collect();
     let point: Vec<Tensor> = at.values().cloned().collect();
     let hv = |v: &[Tensor]| -> Vec<Tensor> {
         let tape = Tape::new();
-        let p: Bound = names
-            .iter()
-            .zip(&point)
-            .map(|(k, x)| (k.as_str(), tape.param(x.clone())))
-            .collect();
+        let p = Bound::new(&tape, at);
         let vars: Vec<Var> = p.vars().collect();
         tape.hvp(objective(model, &p, data, l2, 0.0), &vars, v)
     };

@@ -446,12 +446,21 @@ impl Inner {
                 if !t.is_released() {
                     return t.clone();
                 }
-                let op = self.nodes[id as usize].op;
-                let xs: SmallVec<[Tensor; 4]> =
-                    op.inputs().iter().map(|&j| self.value(j)).collect();
-                op.eval::<Tensor>(&xs, t.shape())
+                self.eval_node(id)
             }
         }
+    }
+
+    /// Node `id`'s op evaluated again from its inputs' current values (the target shape
+    /// of a reshape or broadcast is the node's own, which a released value keeps).
+    fn eval_node(&self, id: Id) -> Tensor {
+        let op = self.nodes[id as usize].op;
+        let target = match self.nodes[id as usize].value.kind() {
+            Kind::Scalar(_) => &[][..],
+            Kind::Tensor(k) => self.tensors[k as usize].shape(),
+        };
+        let xs: SmallVec<[Tensor; 4]> = op.inputs().iter().map(|&j| self.value(j)).collect();
+        op.eval::<Tensor>(&xs, target)
     }
 
     /// True if the tape let go of this node's values (see [`Tape::set_release_min`]).
@@ -559,16 +568,14 @@ impl Inner {
                 }
                 continue;
             }
-            let ins = op.inputs();
             match value.kind() {
                 Kind::Scalar(_) => {
+                    let ins = op.inputs();
                     let (xs, all_scalar) = self.scalars(&ins);
                     let y = if all_scalar && op.scalar_closed() {
                         op.eval::<f64>(&xs[..ins.len()], &[])
                     } else {
-                        let xs: SmallVec<[Tensor; 4]> =
-                            ins.iter().map(|&j| self.value(j)).collect();
-                        op.eval::<Tensor>(&xs, &[]).item()
+                        self.eval_node(i as Id).item()
                     };
                     if self.detect_anomaly {
                         check_forward(self, op, i, &Tensor::scalar(y));
@@ -580,9 +587,7 @@ impl Inner {
                     if self.tensors[k].is_released() {
                         continue;
                     }
-                    let target: Shape = shape_of(self.tensors[k].shape());
-                    let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&j| self.value(j)).collect();
-                    let y = op.eval::<Tensor>(&xs, &target);
+                    let y = self.eval_node(i as Id);
                     if self.detect_anomaly {
                         check_forward(self, op, i, &y);
                     }
@@ -1238,10 +1243,7 @@ impl<'t> Var<'t> {
     /// The value of a one-element value.
     #[track_caller]
     pub fn item(&self) -> f64 {
-        match self.tape.inner.borrow().nodes[self.id as usize]
-            .value
-            .kind()
-        {
+        match self.slot().kind() {
             Kind::Scalar(x) => x,
             Kind::Tensor(_) => self.value().item(),
         }

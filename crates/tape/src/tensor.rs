@@ -44,8 +44,8 @@ pub struct Tensor {
 }
 
 impl Clone for Tensor {
-    /// The shape copied as one slice (`SmallVec`'s derived clone goes element by element;
-    /// tapes clone values at every node), the values shared.
+    /// The shape copied by [`shape_of`] (tapes clone values at every node), the values
+    /// shared.
     #[inline]
     fn clone(&self) -> Tensor {
         Tensor {

@@ -242,14 +242,18 @@ fn eval<T: Algebra>(e: &Expr, leaves: &[T]) -> T {
 
 /// A value never far from 1 in size that the finite differences can trust.
 fn leaves() -> impl Strategy<Value = Vec<Tensor>> {
-    (shape(), shape(), shape())
-        .prop_flat_map(|(a, b, c)| {
-            (
-                tensor(a, -1.0, 1.0),
-                tensor(b, -1.0, 1.0),
-                tensor(c, -1.0, 1.0),
-            )
-        })
+    (shape(), shape(), shape()).prop_flat_map(leaves_of)
+}
+
+/// Three leaves of the given shapes, values in [-1, 1).
+fn leaves_of(
+    (a, b, c): (&'static [usize], &'static [usize], &'static [usize]),
+) -> impl Strategy<Value = Vec<Tensor>> {
+    (
+        tensor(a, -1.0, 1.0),
+        tensor(b, -1.0, 1.0),
+        tensor(c, -1.0, 1.0),
+    )
         .prop_map(|(a, b, c)| vec![a, b, c])
 }
 
@@ -265,6 +269,7 @@ proptest! {
 /// Everything a run shows, as bits: the output, first-order gradients by the fast pass,
 /// the same gradients recorded (`create_graph`), and the gradient of their squared norm
 /// (second order through the recorded rules).
+///
 /// With `recorded_at`, the expression is recorded at those leaf values and then given
 /// `xs` by `set_values`.
 fn run_bits(
@@ -316,15 +321,9 @@ proptest! {
     /// released values too, which are computed from the new inputs when read).
     #[test]
     fn set_values_is_recording_afresh(
-        (e, xs, before) in (expr(), leaves()).prop_flat_map(|(e, xs)| {
-            let shapes: Vec<Vec<usize>> = xs.iter().map(|x| x.shape().to_vec()).collect();
-            let before = shapes
-                .into_iter()
-                .map(|s| prop::collection::vec(-1.0..1.0f64, s.iter().product::<usize>())
-                    .prop_map(move |v| Tensor::new(v, &s)))
-                .collect::<Vec<_>>();
-            (Just(e), Just(xs), before)
-        }),
+        e in expr(),
+        (xs, before) in (shape(), shape(), shape())
+            .prop_flat_map(|shapes| (leaves_of(shapes), leaves_of(shapes))),
         release_min in prop::sample::select(vec![0, usize::MAX]),
     ) {
         prop_assert_eq!(
