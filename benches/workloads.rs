@@ -80,8 +80,17 @@ fn w1(tape: &mut Tape) -> (f64, String) {
     for i in 0..s {
         h = (av[i] * h + bv[i]).relu();
     }
+    let recorded = t.elapsed();
     let g = h.backward();
-    let ns = t.elapsed().as_nanos() as f64 / (tape.len() - before) as f64;
+    let nodes = (tape.len() - before) as f64;
+    let ns = t.elapsed().as_nanos() as f64 / nodes;
+    if std::env::var_os("W1_SPLIT").is_some() {
+        let fwd = recorded.as_nanos() as f64 / nodes;
+        eprintln!(
+            "W1 record {fwd:.1} ns/node, backward {:.1} ns/node",
+            ns - fwd
+        );
+    }
     let sa: f64 = av.iter().map(|v| g.get(*v).item()).sum();
     let sb: f64 = bv.iter().map(|v| g.get(*v).item()).sum();
     let sum = format!("L={} Σ∂a={sa} Σ∂b={sb} ∂x0={}", h.item(), g.get(x0).item());

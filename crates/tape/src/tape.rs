@@ -423,7 +423,15 @@ pub(crate) struct Inner {
     /// (Grown only when a large value is consumed, so small graphs never touch it.)
     pinned: Vec<bool>,
     release_min: ReleaseMin,
+    /// How many times `set_values` has run (saturating at [`EPOCH_STALE`]): a handle
+    /// made in an earlier epoch may hold an out-of-date value.
+    epoch: u32,
 }
+
+/// The epoch after 2³¹ − 1 calls of `set_values`: from then on no handle's copy of its
+/// value is trusted (every read goes to the node), so the count can never wrap around
+/// to an old handle's stamp.
+const EPOCH_STALE: u32 = u32::MAX >> 1;
 
 /// Tensor values of at least this many elements may be released (the default: 512 KB of
 /// values, the size where memory, not bookkeeping, is what a tape costs).
@@ -625,80 +633,128 @@ impl Inner {
         self.nodes.len() as Id - 1
     }
 
-    /// An input's value if it is rank 0, and whether it needs a gradient: what both
-    /// scalar fast paths read of each input.
+    /// The scalar fast path of recording: every input rank 0, no anomaly checks. The
+    /// inputs' values and requires-grad flags come from their handles (read from the
+    /// nodes only if `set_values` ran since a handle was made), so recording a step of
+    /// a long chain touches no earlier node. Pushes the node and returns its handle's
+    /// parts (id, live, slot), or `None`, leaving the tape as it was.
     #[inline(always)]
-    fn scalar_input(&self, id: Id) -> Option<(f64, bool)> {
-        let node = &self.nodes[id as usize];
-        match node.value.kind() {
-            Kind::Scalar(v) => Some((v, !matches!(node.op, Op::Const))),
-            Kind::Tensor(_) => None,
-        }
-    }
-
-    /// The scalar fast path of recording: every input rank 0, no anomaly checks. Pushes
-    /// the node and returns its id, or returns `None` and leaves the tape as it was.
-    #[inline(always)]
-    fn record_scalar(&mut self, op: Op) -> Option<Id> {
+    fn record_scalar(&mut self, op: Op, ins: Ins<'_>) -> Option<(Id, bool, Slot)> {
         if self.detect_anomaly || !op.scalar_closed() {
             return None;
         }
-        // The input's value if it is rank 0, and whether it needs a gradient.
-        let read = |id| self.scalar_input(id);
-        let (y, live) = match *op.inputs() {
-            [a] => {
-                let (x, la) = read(a)?;
+        let read = |v: &Var<'_>| {
+            let slot = if self.trusts(v.stamp) {
+                v.slot
+            } else {
+                self.nodes[v.id as usize].value
+            };
+            match slot.kind() {
+                Kind::Scalar(x) => Some((x, v.stamp & 1 == 1)),
+                Kind::Tensor(_) => None,
+            }
+        };
+        let (y, live) = match ins {
+            Ins::One(a) => {
+                let (x, la) = read(&a)?;
                 (op.eval::<f64>(&[x], &[]), la)
             }
-            [a, b] => {
-                let ((x, la), (z, lb)) = (read(a)?, read(b)?);
+            Ins::Two(a, b) => {
+                let ((x, la), (z, lb)) = (read(&a)?, read(&b)?);
                 (op.eval::<f64>(&[x, z], &[]), la || lb)
             }
-            _ => return None,
+            Ins::Tensor => return None,
         };
-        let kept = if live && !self.no_grad { op } else { Op::Const };
-        Some(self.push_scalar(kept, y))
+        let live = live && !self.no_grad;
+        let value = Slot::scalar(y);
+        // Two pushes rather than one of a chosen op: a select between two enum values
+        // compiles to byte-by-byte copies through the stack.
+        if live {
+            self.nodes.push(Node { op, value });
+        } else {
+            self.nodes.push(Node {
+                op: Op::Const,
+                value,
+            });
+        }
+        Some((self.nodes.len() as Id - 1, live, value))
     }
 
-    /// One step of backward on the scalar fast path: node `i` and its inputs all rank 0,
-    /// the same rules on `f64`. Returns false, having done nothing, when node `i` needs
-    /// the tensor path.
+    /// True if a handle stamped with `stamp` still holds its node's value: no
+    /// `set_values` since it was made.
     #[inline(always)]
-    fn backward_scalar(&self, i: usize, adj: &mut [f64]) -> bool {
+    fn trusts(&self, stamp: u32) -> bool {
+        stamp >> 1 == self.epoch && self.epoch != EPOCH_STALE
+    }
+
+    /// The handle of node `id`, stamped with the current epoch.
+    fn handle<'t>(&self, tape: &'t Tape, id: Id) -> Var<'t> {
+        Var {
+            tape,
+            id,
+            stamp: self.epoch << 1 | u32::from(self.requires_grad(id)),
+            slot: self.nodes[id as usize].value,
+        }
+    }
+
+    /// One step of backward on the scalar fast path: node `i` is an elementwise op with a
+    /// rank-0 value (so its inputs are rank 0 too: broadcasting never shrinks a rank), and
+    /// `g` its adjoint. Runs the same rule on `f64` and returns the contribution to node
+    /// `i - 1`, which the caller carries in a register: in a chain, each node's only input
+    /// is the node just before it, and a round trip through memory would put a store and
+    /// a load on the critical path of every step. Returns `None`, having done nothing,
+    /// when node `i` needs the tensor path (a leaf returns `Some(0.0)`).
+    ///
+    /// Every input gets its contribution, needed or not: for rank 0 a partial costs a
+    /// multiply, less than asking whether it is needed; a constant's adjoint is never
+    /// read (`Gradients::get` refuses constants, the listing does not print it).
+    #[inline(always)]
+    fn backward_scalar(&self, i: usize, g: f64, adj: &mut [f64]) -> Option<f64> {
+        use Op::*;
         let node = &self.nodes[i];
-        if let Op::Const | Op::Param = node.op {
-            return true; // a leaf passes nothing on
-        }
         let Kind::Scalar(y) = node.value.kind() else {
-            return false;
+            return match node.op {
+                Const | Param => Some(0.0),
+                _ => None,
+            };
         };
-        let read = |id| self.scalar_input(id);
-        let g = adj[i];
-        match *node.op.inputs() {
-            [a] => {
-                let Some((x, na)) = read(a) else {
-                    return false;
-                };
-                if let [Some(d), _] = node.op.vjp(&[x], &y, &g, [na, false]) {
-                    adj[a as usize] += d;
-                }
-                true
+        // Rank 0 is known here, so the value is the slot's bits as they are.
+        let val = |j: Id| f64::from_bits(self.nodes[j as usize].value.0);
+        let mut carry = 0.0;
+        let mut put = |j: Id, d: Option<f64>| {
+            let d = d.unwrap_or(0.0);
+            if j as usize + 1 == i {
+                carry += d;
+            } else {
+                adj[j as usize] += d;
             }
-            [a, b] => {
-                let (Some((x, na)), Some((z, nb))) = (read(a), read(b)) else {
-                    return false;
-                };
-                let [da, db] = node.op.vjp(&[x, z], &y, &g, [na, nb]);
-                if let Some(d) = da {
-                    adj[a as usize] += d;
-                }
-                if let Some(d) = db {
-                    adj[b as usize] += d;
-                }
-                true
+        };
+        match node.op {
+            Const | Param => {}
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) => {
+                let [da, db] = node.op.vjp(&[val(a), val(b)], &y, &g, [true, true]);
+                put(a, da);
+                put(b, db);
             }
-            _ => false,
+            Neg(a)
+            | Powf(a, _)
+            | Powi(a, _)
+            | Square(a)
+            | Exp(a)
+            | Ln(a)
+            | Sqrt(a)
+            | Abs(a)
+            | Tanh(a)
+            | Sigmoid(a)
+            | Relu(a) => {
+                let [da, _] = node.op.vjp(&[val(a)], &y, &g, [true, false]);
+                put(a, da);
+            }
+            // Reductions and reshapes may make rank 0 of a tensor; the rest never do.
+            MatMul { .. } | Sum(_) | Mean(_) | SumAxis { .. } | MeanAxis { .. } => return None,
+            Reshape(_) | Transpose(..) | BroadcastTo(_) | LinearMse { .. } => return None,
         }
+        Some(carry)
     }
 
     fn push_leaf(&mut self, op: Op, value: Leaf) -> Id {
@@ -825,8 +881,9 @@ impl Tape {
     /// assert!(tape.param([1.0, 2.0]).requires_grad());
     /// ```
     pub fn param(&self, value: impl Into<Leaf>) -> Var<'_> {
-        let id = self.inner.borrow_mut().push_leaf(Op::Param, value.into());
-        Var { tape: self, id }
+        let mut inner = self.inner.borrow_mut();
+        let id = inner.push_leaf(Op::Param, value.into());
+        inner.handle(self, id)
     }
 
     /// A value that needs no gradient: data or a constant.
@@ -836,8 +893,9 @@ impl Tape {
     /// assert!(!tape.constant(3.0).requires_grad());
     /// ```
     pub fn constant(&self, value: impl Into<Leaf>) -> Var<'_> {
-        let id = self.inner.borrow_mut().push_leaf(Op::Const, value.into());
-        Var { tape: self, id }
+        let mut inner = self.inner.borrow_mut();
+        let id = inner.push_leaf(Op::Const, value.into());
+        inner.handle(self, id)
     }
 
     /// Sets the size (in elements) from which a tape may let go of a value once it has
@@ -890,6 +948,7 @@ impl Tape {
         inner.tensors.clear();
         inner.pinned.clear();
         inner.saved.clear();
+        inner.epoch = 0; // no handle outlives a clear
     }
 
     /// Gives parameters new values and computes again every value recorded after them:
@@ -914,6 +973,7 @@ impl Tape {
     pub fn set_values<'t, L: Into<Leaf>>(&'t self, values: impl IntoIterator<Item = (Var<'t>, L)>) {
         let mut inner = self.inner.borrow_mut();
         let mut first = inner.nodes.len();
+        inner.epoch = (inner.epoch + 1).min(EPOCH_STALE);
         for (v, value) in values {
             self.same_tape("set_values", &v);
             inner.set_leaf(v.id, value.into());
@@ -959,18 +1019,34 @@ impl Tape {
     }
 
     /// Records `op` applied to its inputs and returns the handle of the result.
+    /// `ins` are the handles of `op`'s inputs, in order (the scalar path reads their
+    /// values), or `Ins::Tensor` for an op that has no scalar path.
     #[inline(always)]
     #[track_caller]
-    pub(crate) fn record(&self, op: Op, target: &[usize]) -> Var<'_> {
-        let scalar = match target.is_empty() {
-            true => self.inner.borrow_mut().record_scalar(op),
-            false => None,
-        };
-        let id = match scalar {
-            Some(id) => id,
-            None => self.record_tensor(op, target),
-        };
-        Var { tape: self, id }
+    ///
+    /// The op comes as a function that makes it, called again for the tensor path: an op
+    /// passed to that out-of-line path by reference would need a copy in memory, which
+    /// the scalar path would then read back (a stall on every op of a scalar chain).
+    pub(crate) fn record<'t>(
+        &'t self,
+        op: impl Fn() -> Op,
+        ins: Ins<'t>,
+        target: &[usize],
+    ) -> Var<'t> {
+        if target.is_empty() && !matches!(ins, Ins::Tensor) {
+            let mut inner = self.inner.borrow_mut();
+            if let Some((id, live, slot)) = inner.record_scalar(op(), ins) {
+                let stamp = inner.epoch << 1 | u32::from(live);
+                return Var {
+                    tape: self,
+                    id,
+                    stamp,
+                    slot,
+                };
+            }
+        }
+        let id = self.record_tensor(op(), target);
+        self.inner.borrow().handle(self, id)
     }
 
     /// The general path: tensor values, anomaly checks.
@@ -1054,16 +1130,13 @@ impl Tape {
                 (op, need)
             };
             let ins = op.inputs();
-            let xs: SmallVec<[Var<'t>; 2]> = ins.iter().map(|&id| Var { tape: self, id }).collect();
-            let out = op.vjp(
-                &xs,
-                &Var {
-                    tape: self,
-                    id: i as Id,
-                },
-                &g,
-                need,
-            );
+            let (xs, y) = {
+                let inner = self.inner.borrow();
+                let xs: SmallVec<[Var<'t>; 2]> =
+                    ins.iter().map(|&id| inner.handle(self, id)).collect();
+                (xs, inner.handle(self, i as Id))
+            };
+            let out = op.vjp(&xs, &y, &g, need);
             for (k, d) in out.into_iter().enumerate() {
                 if let Some(d) = d {
                     let slot = &mut adj[ins[k] as usize];
@@ -1084,12 +1157,18 @@ impl Tape {
 
     #[track_caller]
     fn same_tape(&self, op: &str, v: &Var<'_>) {
-        assert!(
-            std::ptr::eq(self, v.tape),
-            "{op}: value #{} belongs to another tape",
-            v.id
-        );
+        if !std::ptr::eq(self, v.tape) {
+            other_tape(op, v.id);
+        }
     }
+}
+
+/// The panic of an op given a value of another tape. It takes the id, not the handle: a
+/// handle passed by reference would have to live in memory on the op's hot path.
+#[cold]
+#[track_caller]
+fn other_tape(op: &str, id: Id) -> ! {
+    panic!("{op}: value #{id} belongs to another tape")
 }
 
 /// The fused linear-MSE forward pass: checks shapes, then one pass over `x` for the loss
@@ -1176,7 +1255,7 @@ pub fn linear_mse<'t>(x: Var<'t>, w: Var<'t>, b: Var<'t>, y: Var<'t>) -> Var<'t>
         b: b.id,
         xy,
     };
-    tape.record(op, &[])
+    tape.record(|| op, Ins::Tensor, &[])
 }
 
 #[track_caller]
@@ -1204,6 +1283,16 @@ fn check_forward(inner: &Inner, op: Op, at: usize, value: &Tensor) {
     );
 }
 
+/// The input handles of an op being recorded, passed by value (a slice of them would be
+/// built in memory, and read back at a cost on every op of a scalar chain).
+#[derive(Clone, Copy)]
+pub(crate) enum Ins<'t> {
+    /// An op with no scalar path (its inputs are read from the tape).
+    Tensor,
+    One(Var<'t>),
+    Two(Var<'t>, Var<'t>),
+}
+
 /// A value on a tape: a `Copy` handle (the tape and a node index).
 ///
 /// Arithmetic on handles records onto their tape. The borrow of the tape inside each
@@ -1222,6 +1311,12 @@ fn check_forward(inner: &Inner, op: Op, at: usize, value: &Tensor) {
 pub struct Var<'t> {
     pub(crate) tape: &'t Tape,
     pub(crate) id: Id,
+    /// The tape's epoch when this handle was made, shifted left, and the requires-grad
+    /// flag in bit 0 (a node's flag never changes; its value may, by `set_values`).
+    stamp: u32,
+    /// The node's value (or tensor index) as of that epoch: recording reads its inputs
+    /// from their handles, not from the tape, as micrograd's `Value` carries its `data`.
+    slot: Slot,
 }
 
 impl<'t> Var<'t> {
@@ -1243,7 +1338,7 @@ impl<'t> Var<'t> {
     /// The value of a one-element value.
     #[track_caller]
     pub fn item(&self) -> f64 {
-        match self.slot().kind() {
+        match self.node_slot().kind() {
             Kind::Scalar(x) => x,
             Kind::Tensor(_) => self.value().item(),
         }
@@ -1270,7 +1365,7 @@ impl<'t> Var<'t> {
 
     /// True for parameters and for values computed from them (outside `no_grad`).
     pub fn requires_grad(&self) -> bool {
-        self.tape.inner.borrow().requires_grad(self.id)
+        self.stamp & 1 == 1
     }
 
     /// The recorded op that made this value.
@@ -1321,7 +1416,7 @@ impl<'t> Var<'t> {
     /// ```
     #[track_caller]
     pub fn backward(self) -> Gradients<'t> {
-        let rank0 = matches!(self.slot().kind(), Kind::Scalar(_));
+        let rank0 = matches!(self.node_slot().kind(), Kind::Scalar(_));
         if rank0 {
             return self.reverse(None); // the usual loss: seeded with 1, no tensor made
         }
@@ -1353,7 +1448,7 @@ impl<'t> Var<'t> {
     }
 
     /// The node's value slot.
-    fn slot(&self) -> Slot {
+    fn node_slot(&self) -> Slot {
         self.tape.inner.borrow().nodes[self.id as usize].value
     }
 
@@ -1377,9 +1472,17 @@ impl<'t> Var<'t> {
             None => grads.scalars[self.id as usize] = 1.0,
         }
         let fast = !inner.detect_anomaly;
+        // The part of node i's adjoint that node i + 1 passed on in a register.
+        let mut carry = 0.0;
         for i in (0..n).rev() {
-            if fast && inner.backward_scalar(i, &mut grads.scalars) {
-                continue;
+            let g = grads.scalars[i] + carry;
+            grads.scalars[i] = g;
+            carry = 0.0;
+            if fast {
+                if let Some(c) = inner.backward_scalar(i, g, &mut grads.scalars) {
+                    carry = c;
+                    continue;
+                }
             }
             grads.step(&inner, i);
         }
@@ -1606,7 +1709,7 @@ impl<'t> Algebra for Var<'t> {
     }
     #[inline]
     fn neg(&self) -> Self {
-        self.tape.record(Op::Neg(self.id), &[])
+        self.tape.record(|| Op::Neg(self.id), Ins::One(*self), &[])
     }
     #[inline]
     fn scale(&self, c: f64) -> Self {
@@ -1614,46 +1717,50 @@ impl<'t> Algebra for Var<'t> {
     }
     #[inline]
     fn powf(&self, p: f64) -> Self {
-        self.tape.record(Op::Powf(self.id, p), &[])
+        self.tape
+            .record(|| Op::Powf(self.id, p), Ins::One(*self), &[])
     }
     #[inline]
     fn powi(&self, n: i32) -> Self {
-        self.tape.record(Op::Powi(self.id, n), &[])
+        self.tape
+            .record(|| Op::Powi(self.id, n), Ins::One(*self), &[])
     }
     #[inline]
     fn square(&self) -> Self {
-        self.tape.record(Op::Square(self.id), &[])
+        self.tape
+            .record(|| Op::Square(self.id), Ins::One(*self), &[])
     }
     #[track_caller]
     #[inline]
     fn exp(&self) -> Self {
-        self.tape.record(Op::Exp(self.id), &[])
+        self.tape.record(|| Op::Exp(self.id), Ins::One(*self), &[])
     }
     #[track_caller]
     #[inline]
     fn ln(&self) -> Self {
-        self.tape.record(Op::Ln(self.id), &[])
+        self.tape.record(|| Op::Ln(self.id), Ins::One(*self), &[])
     }
     #[track_caller]
     #[inline]
     fn sqrt(&self) -> Self {
-        self.tape.record(Op::Sqrt(self.id), &[])
+        self.tape.record(|| Op::Sqrt(self.id), Ins::One(*self), &[])
     }
     #[inline]
     fn abs(&self) -> Self {
-        self.tape.record(Op::Abs(self.id), &[])
+        self.tape.record(|| Op::Abs(self.id), Ins::One(*self), &[])
     }
     #[inline]
     fn tanh(&self) -> Self {
-        self.tape.record(Op::Tanh(self.id), &[])
+        self.tape.record(|| Op::Tanh(self.id), Ins::One(*self), &[])
     }
     #[inline]
     fn sigmoid(&self) -> Self {
-        self.tape.record(Op::Sigmoid(self.id), &[])
+        self.tape
+            .record(|| Op::Sigmoid(self.id), Ins::One(*self), &[])
     }
     #[inline]
     fn relu(&self) -> Self {
-        self.tape.record(Op::Relu(self.id), &[])
+        self.tape.record(|| Op::Relu(self.id), Ins::One(*self), &[])
     }
     #[inline]
     fn map_const(&self, f: fn(f64) -> f64) -> Self {
@@ -1664,22 +1771,23 @@ impl<'t> Algebra for Var<'t> {
     fn gemm(&self, b: &Self, ta: bool, tb: bool) -> Self {
         self.tape.same_tape("matmul", b);
         self.tape.record(
-            Op::MatMul {
+            || Op::MatMul {
                 a: self.id,
                 b: b.id,
                 ta,
                 tb,
             },
+            Ins::Tensor,
             &[],
         )
     }
     #[inline]
     fn sum(&self) -> Self {
-        self.tape.record(Op::Sum(self.id), &[])
+        self.tape.record(|| Op::Sum(self.id), Ins::One(*self), &[])
     }
     #[inline]
     fn mean(&self) -> Self {
-        self.tape.record(Op::Mean(self.id), &[])
+        self.tape.record(|| Op::Mean(self.id), Ins::One(*self), &[])
     }
     #[track_caller]
     #[inline]
@@ -1689,7 +1797,7 @@ impl<'t> Algebra for Var<'t> {
             axis: axis as u32,
             keepdim,
         };
-        self.tape.record(op, &[])
+        self.tape.record(|| op, Ins::One(*self), &[])
     }
     #[track_caller]
     #[inline]
@@ -1699,12 +1807,13 @@ impl<'t> Algebra for Var<'t> {
             axis: axis as u32,
             keepdim,
         };
-        self.tape.record(op, &[])
+        self.tape.record(|| op, Ins::One(*self), &[])
     }
     #[track_caller]
     #[inline]
     fn reshape(&self, shape: &[usize]) -> Self {
-        self.tape.record(Op::Reshape(self.id), shape)
+        self.tape
+            .record(|| Op::Reshape(self.id), Ins::One(*self), shape)
     }
     #[track_caller]
     #[inline]
@@ -1715,13 +1824,17 @@ impl<'t> Algebra for Var<'t> {
             "transpose: axes ({d0}, {d1}) are out of range for shape {:?}",
             &self.shape()[..]
         );
-        self.tape
-            .record(Op::Transpose(self.id, d0 as u8, d1 as u8), &[])
+        self.tape.record(
+            || Op::Transpose(self.id, d0 as u8, d1 as u8),
+            Ins::Tensor,
+            &[],
+        )
     }
     #[track_caller]
     #[inline]
     fn broadcast_to(&self, shape: &[usize]) -> Self {
-        self.tape.record(Op::BroadcastTo(self.id), shape)
+        self.tape
+            .record(|| Op::BroadcastTo(self.id), Ins::One(*self), shape)
     }
 }
 
@@ -1729,11 +1842,11 @@ impl<'t> Var<'t> {
     #[inline(always)]
     #[track_caller]
     fn binary(&self, op: fn(Id, Id) -> Op, o: &Var<'t>) -> Var<'t> {
-        let op = op(self.id, o.id);
+        let (a, b) = (self.id, o.id);
         if !std::ptr::eq(self.tape, o.tape) {
-            self.tape.same_tape(op.name(), o); // panics, naming the op
+            other_tape(op(a, b).name(), b);
         }
-        self.tape.record(op, &[])
+        self.tape.record(|| op(a, b), Ins::Two(*self, *o), &[])
     }
 }
 
@@ -1776,5 +1889,24 @@ impl<'t> std::ops::Neg for Var<'t> {
     type Output = Var<'t>;
     fn neg(self) -> Var<'t> {
         Algebra::neg(&self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saturated_epoch_trusts_no_handle() {
+        // After 2³¹ − 1 calls of set_values the count stops; were it to wrap, a handle
+        // from long ago could match it again and record with an out-of-date value.
+        let tape = Tape::new();
+        tape.inner.borrow_mut().epoch = EPOCH_STALE - 1;
+        let w = tape.param(1.0);
+        tape.set_values([(w, 2.0)]);
+        let v = tape.param(10.0); // made in the saturated epoch
+        tape.set_values([(w, 3.0), (v, 20.0)]);
+        assert_eq!(tape.inner.borrow().epoch, EPOCH_STALE);
+        assert_eq!((w * v).item(), 60.0);
     }
 }

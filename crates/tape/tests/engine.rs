@@ -429,3 +429,20 @@ fn set_values_leaves_constants_made_from_parameters_as_recorded() {
     assert_eq!(y.item(), 3.0 * 2.0 + 20.0);
     assert_eq!(y.backward().get(w).item(), 2.0);
 }
+
+#[test]
+fn handles_made_before_set_values_record_with_the_new_values() {
+    // A handle carries its node's value for recording; after set_values the tape's value
+    // is the one to use, for parameters and for every value computed from them.
+    let tape = Tape::new();
+    let w = tape.param(2.0);
+    let h = w * w; // 4
+    tape.set_values([(w, 3.0)]);
+    let z = h + w; // 9 + 3, not 4 + 2
+    assert_eq!(z.item(), 12.0);
+    assert_eq!(z.backward().get(w).item(), 7.0); // 2w + 1
+    let v = tape.param(5.0); // made after: its own value is current
+    assert_eq!((v * h).item(), 45.0);
+    tape.set_values([(w, 1.0)]);
+    assert_eq!((h - 1.0).item(), 0.0);
+}
