@@ -407,7 +407,6 @@ pub(crate) struct Node {
     pub(crate) value: Slot,
 }
 
-#[derive(Default)]
 pub(crate) struct Inner {
     pub(crate) nodes: Vec<Node>,
     pub(crate) tensors: Vec<Tensor>,
@@ -423,6 +422,10 @@ pub(crate) struct Inner {
     /// (Grown only when a large value is consumed, so small graphs never touch it.)
     pinned: Vec<bool>,
     release_min: ReleaseMin,
+    /// The index of the first op node that is not a leaf (`Id::MAX` if none): backward
+    /// stops there, since the leaves before it pass nothing on (a model's parameters and
+    /// data are usually made first, W1's two million leaves among them).
+    first_op: Id,
     /// How many times `set_values` has run (saturating at [`EPOCH_STALE`]): a handle
     /// made in an earlier epoch may hold an out-of-date value.
     epoch: u32,
@@ -432,6 +435,23 @@ pub(crate) struct Inner {
 /// value is trusted (every read goes to the node), so the count can never wrap around
 /// to an old handle's stamp.
 const EPOCH_STALE: u32 = u32::MAX >> 1;
+
+impl Default for Inner {
+    fn default() -> Inner {
+        Inner {
+            nodes: Vec::new(),
+            tensors: Vec::new(),
+            no_grad: false,
+            detect_anomaly: false,
+            spare: Default::default(),
+            saved: Vec::new(),
+            pinned: Vec::new(),
+            release_min: ReleaseMin::default(),
+            first_op: Id::MAX,
+            epoch: 0,
+        }
+    }
+}
 
 /// Tensor values of at least this many elements may be released (the default: 512 KB of
 /// values, the size where memory, not bookkeeping, is what a tape costs).
@@ -630,7 +650,17 @@ impl Inner {
         self.tensors.push(value);
         let value = Slot::tensor(self.tensors.len() as u32 - 1);
         self.nodes.push(Node { op, value });
+        self.note_op(op);
         self.nodes.len() as Id - 1
+    }
+
+    /// Keeps `first_op` up to date after pushing a node made by `op`.
+    #[inline(always)]
+    fn note_op(&mut self, op: Op) {
+        // Ids only grow until `clear`, so the first op noted is the lowest.
+        if self.first_op == Id::MAX && !matches!(op, Op::Const | Op::Param) {
+            self.first_op = self.nodes.len() as Id - 1;
+        }
     }
 
     /// The scalar fast path of recording: every input rank 0, no anomaly checks. The
@@ -671,6 +701,7 @@ impl Inner {
         // compiles to byte-by-byte copies through the stack.
         if live {
             self.nodes.push(Node { op, value });
+            self.note_op(op);
         } else {
             self.nodes.push(Node {
                 op: Op::Const,
@@ -770,6 +801,7 @@ impl Inner {
             op,
             value: Slot::scalar(x),
         });
+        self.note_op(op);
         self.nodes.len() as Id - 1
     }
 }
@@ -949,6 +981,7 @@ impl Tape {
         inner.pinned.clear();
         inner.saved.clear();
         inner.epoch = 0; // no handle outlives a clear
+        inner.first_op = Id::MAX;
     }
 
     /// Gives parameters new values and computes again every value recorded after them:
@@ -1474,7 +1507,8 @@ impl<'t> Var<'t> {
         let fast = !inner.detect_anomaly;
         // The part of node i's adjoint that node i + 1 passed on in a register.
         let mut carry = 0.0;
-        for i in (0..n).rev() {
+        let first = (inner.first_op as usize).min(n);
+        for i in (first..n).rev() {
             let g = grads.scalars[i] + carry;
             grads.scalars[i] = g;
             carry = 0.0;
@@ -1485,6 +1519,9 @@ impl<'t> Var<'t> {
                 }
             }
             grads.step(&inner, i);
+        }
+        if first > 0 {
+            grads.scalars[first - 1] += carry; // the leaf just before the first op
         }
         grads
     }
