@@ -1,7 +1,9 @@
 //! The Wengert tape: every op, its forward value and its backward rule, side by side.
 //!
 //! A [`Tape`] is an arena `Vec` of nodes. A [`Var`] is a `Copy` handle: a reference to its
-//! tape and an index. Nodes are pushed in evaluation order, so walking the arena backwards
+//! tape, an index, and a copy of the node's value that recording reads (so a long scalar
+//! chain never reads back nodes it wrote long ago; see [`Tape::set_values`] for when the
+//! copy goes stale). Nodes are pushed in evaluation order, so walking the arena backwards
 //! is already a valid reverse topological order: no sort, no hash maps, no `Rc` graph.
 //! Dropping the tape frees the graph; `backward()` reads the tape and leaves it as it was.
 //!
@@ -1326,9 +1328,11 @@ pub(crate) enum Ins<'t> {
     Two(Var<'t>, Var<'t>),
 }
 
-/// A value on a tape: a `Copy` handle (the tape and a node index).
+/// A value on a tape: a `Copy` handle (the tape, a node index, and the node's value as of
+/// the handle's making, with its requires-grad flag; 24 bytes).
 ///
-/// Arithmetic on handles records onto their tape. The borrow of the tape inside each
+/// Arithmetic on handles records onto their tape, reading the inputs' values from the
+/// handles; a handle made before the last [`Tape::set_values`] reads the tape instead. The borrow of the tape inside each
 /// handle means no handle can outlive its tape or survive [`Tape::clear`]; mixing handles
 /// of two tapes panics, naming the op.
 ///

@@ -44,7 +44,7 @@ pub struct Tensor {
 }
 
 impl Clone for Tensor {
-    /// The shape copied by [`shape_of`] (tapes clone values at every node), the values
+    /// The shape copied by `shape_of` (tapes clone values at every node), the values
     /// shared.
     #[inline]
     fn clone(&self) -> Tensor {
