@@ -7,10 +7,13 @@
 //! `bench/peers.py` too, so every engine gets the same numbers and checksums agree.
 //!
 //! - W1: h ← relu(aᵢ·h + bᵢ) for 1,000,000 steps (3 op nodes a step), then backward;
-//!   leaves made before the clock; ns per op node and bytes of tape per node.
+//!   leaves made before the clock; ns per op node and bytes of tape per node. With the
+//!   environment variable `W1_SPLIT` set, each round also prints (to stderr) recording
+//!   and backward apart.
 //! - W2: full-batch linear regression, X 1,000,000 × 16 standardised, 50 iterations at
 //!   lr 0.1 from zero: (a) the general tape path, (b) the fused `linear_mse` op, and the
-//!   floor: a plain Rust loop making one pass over X and y per iteration on every core.
+//!   floor: a plain Rust loop making one pass over X and y per iteration on every core,
+//!   built for the same vectors as descent's kernels (AVX2 where the CPU has it).
 //!   The read-bandwidth probe sums X and y once.
 //! - W3: 100 points, 1000 full-batch iterations at lr 1e-4 through the model crate.
 
