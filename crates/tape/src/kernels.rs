@@ -237,7 +237,10 @@ fn linear_mse_rows_one((x, y, w, b, rows, gw): RowsArgs<'_>) -> (f64, f64) {
         et += r;
         gt += r * xi;
     }
-    let lanes = |a: [f64; 4], t: f64| (a[0] + a[1]) + (a[2] + a[3]) + t;
+    // Lanes 0 + 2 and 1 + 3 first: the compiler then keeps lanes (0, 1) and (2, 3) as two
+    // vectors; with 0 + 1 first it paired (0, 2) and shuffled every row (callgrind: the
+    // W3 kernel ~730 -> ~570 instructions an iteration).
+    let lanes = |a: [f64; 4], t: f64| (a[0] + a[2]) + (a[1] + a[3]) + t;
     gw[0] += lanes(g, gt);
     (lanes(s, st), lanes(e, et))
 }
