@@ -30,7 +30,7 @@ macro_rules! wide {
                 }
                 // SAFETY: `avx2` needs only that the CPU has AVX2, checked just above.
                 // Measured: W2's fused pass from ~149 to ~52 instructions a row
-                // (callgrind), its time from 1.2-1.4x the floor's to the floor's.
+                // (`valgrind --tool=callgrind <bench binary> --only W2b --rounds 1`).
                 return unsafe { avx2$(::<$c>)?($args) };
             }
             $kernel$(::<$c>)?($args)
@@ -407,9 +407,9 @@ fn tmatvec((a, v, out): (&[f64], &[f64], &mut [f64])) {
     }
 }
 
-#[inline(always)]
 /// A dot product with four running sums, so the additions pipeline (and vectorise)
 /// instead of waiting on one another; the order is fixed, so results are reproducible.
+#[inline(always)]
 fn dot(x: &[f64], y: &[f64]) -> f64 {
     let n = x.len().min(y.len());
     let (xc, yc) = (x[..n].chunks_exact(4), y[..n].chunks_exact(4));

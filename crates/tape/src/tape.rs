@@ -720,12 +720,18 @@ impl Inner {
         stamp >> 1 == self.epoch && self.epoch != EPOCH_STALE
     }
 
+    /// A handle's stamp: the current epoch, and whether the node requires a gradient.
+    #[inline(always)]
+    fn stamp(&self, live: bool) -> u32 {
+        self.epoch << 1 | u32::from(live)
+    }
+
     /// The handle of node `id`, stamped with the current epoch.
     fn handle<'t>(&self, tape: &'t Tape, id: Id) -> Var<'t> {
         Var {
             tape,
             id,
-            stamp: self.epoch << 1 | u32::from(self.requires_grad(id)),
+            stamp: self.stamp(self.requires_grad(id)),
             slot: self.nodes[id as usize].value,
         }
     }
@@ -884,9 +890,9 @@ impl Tape {
 
     /// An empty tape with room for `nodes` nodes, and for their adjoints in backward,
     /// before it reallocates. The memory is written once here, so that the operating
-    /// system maps its pages now rather than one at a time while the tape records (in
-    /// the W1 benchmark, mapping pages as they were first written took about 9 of the 40
-    /// ns a node cost). A cleared tape keeps this memory for its next use.
+    /// system maps its pages now rather than one at a time while the tape records (the W1
+    /// benchmark makes its tape this way, so that no page fault falls inside its clock).
+    /// A cleared tape keeps this memory for its next use.
     ///
     /// ```
     /// let tape = tape::Tape::with_capacity(1 << 10);
@@ -1056,12 +1062,12 @@ impl Tape {
     /// Records `op` applied to its inputs and returns the handle of the result.
     /// `ins` are the handles of `op`'s inputs, in order (the scalar path reads their
     /// values), or `Ins::Tensor` for an op that has no scalar path.
-    #[inline(always)]
-    #[track_caller]
     ///
     /// The op comes as a function that makes it, called again for the tensor path: an op
     /// passed to that out-of-line path by reference would need a copy in memory, which
     /// the scalar path would then read back (a stall on every op of a scalar chain).
+    #[inline(always)]
+    #[track_caller]
     pub(crate) fn record<'t>(
         &'t self,
         op: impl Fn() -> Op,
@@ -1071,7 +1077,7 @@ impl Tape {
         if target.is_empty() && !matches!(ins, Ins::Tensor) {
             let mut inner = self.inner.borrow_mut();
             if let Some((id, live, slot)) = inner.record_scalar(op(), ins) {
-                let stamp = inner.epoch << 1 | u32::from(live);
+                let stamp = inner.stamp(live);
                 return Var {
                     tape: self,
                     id,
@@ -1157,20 +1163,18 @@ impl Tape {
         for i in (0..n).rev() {
             let Some(g) = adj[i] else { continue };
             // Copy the node out: the rules below record onto this tape.
-            let (op, need) = {
+            let (op, xs, y) = {
                 let inner = self.inner.borrow();
                 let op = inner.nodes[i].op;
-                let ins = op.inputs();
-                let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
-                (op, need)
+                let xs: SmallVec<[Var<'t>; 2]> = op
+                    .inputs()
+                    .iter()
+                    .map(|&id| inner.handle(self, id))
+                    .collect();
+                (op, xs, inner.handle(self, i as Id))
             };
             let ins = op.inputs();
-            let (xs, y) = {
-                let inner = self.inner.borrow();
-                let xs: SmallVec<[Var<'t>; 2]> =
-                    ins.iter().map(|&id| inner.handle(self, id)).collect();
-                (xs, inner.handle(self, i as Id))
-            };
+            let need = [0, 1].map(|k| xs.get(k).is_some_and(|v| v.requires_grad()));
             let out = op.vjp(&xs, &y, &g, need);
             for (k, d) in out.into_iter().enumerate() {
                 if let Some(d) = d {
@@ -1332,9 +1336,9 @@ pub(crate) enum Ins<'t> {
 /// the handle's making, with its requires-grad flag; 24 bytes).
 ///
 /// Arithmetic on handles records onto their tape, reading the inputs' values from the
-/// handles; a handle made before the last [`Tape::set_values`] reads the tape instead. The borrow of the tape inside each
-/// handle means no handle can outlive its tape or survive [`Tape::clear`]; mixing handles
-/// of two tapes panics, naming the op.
+/// handles; a handle made before the last [`Tape::set_values`] reads the tape instead.
+/// The borrow of the tape inside each handle means no handle can outlive its tape or
+/// survive [`Tape::clear`]; mixing handles of two tapes panics, naming the op.
 ///
 /// ```
 /// use tape::prelude::*;
@@ -1750,7 +1754,7 @@ impl<'t> Algebra for Var<'t> {
     }
     #[inline]
     fn neg(&self) -> Self {
-        self.tape.record(|| Op::Neg(self.id), Ins::One(*self), &[])
+        self.unary(Op::Neg)
     }
     #[inline]
     fn scale(&self, c: f64) -> Self {
@@ -1758,50 +1762,46 @@ impl<'t> Algebra for Var<'t> {
     }
     #[inline]
     fn powf(&self, p: f64) -> Self {
-        self.tape
-            .record(|| Op::Powf(self.id, p), Ins::One(*self), &[])
+        self.unary(|a| Op::Powf(a, p))
     }
     #[inline]
     fn powi(&self, n: i32) -> Self {
-        self.tape
-            .record(|| Op::Powi(self.id, n), Ins::One(*self), &[])
+        self.unary(|a| Op::Powi(a, n))
     }
     #[inline]
     fn square(&self) -> Self {
-        self.tape
-            .record(|| Op::Square(self.id), Ins::One(*self), &[])
+        self.unary(Op::Square)
     }
     #[track_caller]
     #[inline]
     fn exp(&self) -> Self {
-        self.tape.record(|| Op::Exp(self.id), Ins::One(*self), &[])
+        self.unary(Op::Exp)
     }
     #[track_caller]
     #[inline]
     fn ln(&self) -> Self {
-        self.tape.record(|| Op::Ln(self.id), Ins::One(*self), &[])
+        self.unary(Op::Ln)
     }
     #[track_caller]
     #[inline]
     fn sqrt(&self) -> Self {
-        self.tape.record(|| Op::Sqrt(self.id), Ins::One(*self), &[])
+        self.unary(Op::Sqrt)
     }
     #[inline]
     fn abs(&self) -> Self {
-        self.tape.record(|| Op::Abs(self.id), Ins::One(*self), &[])
+        self.unary(Op::Abs)
     }
     #[inline]
     fn tanh(&self) -> Self {
-        self.tape.record(|| Op::Tanh(self.id), Ins::One(*self), &[])
+        self.unary(Op::Tanh)
     }
     #[inline]
     fn sigmoid(&self) -> Self {
-        self.tape
-            .record(|| Op::Sigmoid(self.id), Ins::One(*self), &[])
+        self.unary(Op::Sigmoid)
     }
     #[inline]
     fn relu(&self) -> Self {
-        self.tape.record(|| Op::Relu(self.id), Ins::One(*self), &[])
+        self.unary(Op::Relu)
     }
     #[inline]
     fn map_const(&self, f: fn(f64) -> f64) -> Self {
@@ -1824,31 +1824,29 @@ impl<'t> Algebra for Var<'t> {
     }
     #[inline]
     fn sum(&self) -> Self {
-        self.tape.record(|| Op::Sum(self.id), Ins::One(*self), &[])
+        self.unary(Op::Sum)
     }
     #[inline]
     fn mean(&self) -> Self {
-        self.tape.record(|| Op::Mean(self.id), Ins::One(*self), &[])
+        self.unary(Op::Mean)
     }
     #[track_caller]
     #[inline]
     fn sum_axis(&self, axis: usize, keepdim: bool) -> Self {
-        let op = Op::SumAxis {
-            x: self.id,
+        self.unary(|x| Op::SumAxis {
+            x,
             axis: axis as u32,
             keepdim,
-        };
-        self.tape.record(|| op, Ins::One(*self), &[])
+        })
     }
     #[track_caller]
     #[inline]
     fn mean_axis(&self, axis: usize, keepdim: bool) -> Self {
-        let op = Op::MeanAxis {
-            x: self.id,
+        self.unary(|x| Op::MeanAxis {
+            x,
             axis: axis as u32,
             keepdim,
-        };
-        self.tape.record(|| op, Ins::One(*self), &[])
+        })
     }
     #[track_caller]
     #[inline]
@@ -1880,6 +1878,14 @@ impl<'t> Algebra for Var<'t> {
 }
 
 impl<'t> Var<'t> {
+    /// Records `op` of this value, a rank-0 one on the scalar path.
+    #[inline(always)]
+    #[track_caller]
+    fn unary(&self, op: impl Fn(Id) -> Op) -> Var<'t> {
+        let a = self.id;
+        self.tape.record(|| op(a), Ins::One(*self), &[])
+    }
+
     #[inline(always)]
     #[track_caller]
     fn binary(&self, op: fn(Id, Id) -> Op, o: &Var<'t>) -> Var<'t> {
