@@ -431,12 +431,22 @@ pub(crate) struct Inner {
     /// How many times `set_values` has run (saturating at [`EPOCH_STALE`]): a handle
     /// made in an earlier epoch may hold an out-of-date value.
     epoch: u32,
+    /// The stamp, bit 0 set, of a rank-0 handle made in this epoch: an op whose inputs'
+    /// stamps all match it (bit 0 aside) is recorded on the fast path, from the values
+    /// the handles carry, with one comparison an input. `0`, which no such stamp
+    /// matches, in anomaly mode and once the epoch has saturated. Kept by `set_key`.
+    key: u32,
 }
 
-/// The epoch after 2³¹ − 1 calls of `set_values`: from then on no handle's copy of its
+/// The epoch after 2³⁰ − 1 calls of `set_values`: from then on no handle's copy of its
 /// value is trusted (every read goes to the node), so the count can never wrap around
 /// to an old handle's stamp.
-const EPOCH_STALE: u32 = u32::MAX >> 1;
+const EPOCH_STALE: u32 = u32::MAX >> 2;
+
+/// A handle's stamp: bit 0 its requires-grad flag, bit 1 set if its value is rank 0
+/// (the slot holds the number itself), bits 2 and up the epoch it was made in.
+const LIVE: u32 = 1;
+const RANK0: u32 = 2;
 
 impl Default for Inner {
     fn default() -> Inner {
@@ -451,6 +461,7 @@ impl Default for Inner {
             release_min: ReleaseMin::default(),
             first_op: Id::MAX,
             epoch: 0,
+            key: RANK0 | LIVE,
         }
     }
 }
@@ -665,39 +676,26 @@ impl Inner {
         }
     }
 
-    /// The scalar fast path of recording: every input rank 0, no anomaly checks. The
-    /// inputs' values and requires-grad flags come from their handles (read from the
-    /// nodes only if `set_values` ran since a handle was made), so recording a step of
-    /// a long chain touches no earlier node. Pushes the node and returns its handle's
-    /// parts (id, live, slot), or `None`, leaving the tape as it was.
+    /// The scalar fast path of recording: every input a rank-0 handle of this epoch (so
+    /// each carries its node's current value: recording a step of a long chain reads no
+    /// earlier node), no anomaly checks. Pushes the node and returns its handle, or
+    /// `None`, leaving the tape as it was, for the general path.
     #[inline(always)]
-    fn record_scalar(&mut self, op: Op, ins: Ins<'_>) -> Option<(Id, bool, Slot)> {
-        if self.detect_anomaly || !op.scalar_closed() {
+    fn record_scalar<'t>(&mut self, tape: &'t Tape, op: Op, ins: Ins<'t>) -> Option<Var<'t>> {
+        if !op.scalar_closed() {
             return None;
         }
-        let read = |v: &Var<'_>| {
-            let slot = if self.trusts(v.stamp) {
-                v.slot
-            } else {
-                self.nodes[v.id as usize].value
-            };
-            match slot.kind() {
-                Kind::Scalar(x) => Some((x, v.stamp & 1 == 1)),
-                Kind::Tensor(_) => None,
-            }
-        };
+        let key = self.key;
+        let number = |v: &Var<'_>| f64::from_bits(v.slot.0); // rank 0: the bits themselves
         let (y, live) = match ins {
-            Ins::One(a) => {
-                let (x, la) = read(&a)?;
-                (op.eval::<f64>(&[x], &[]), la)
-            }
-            Ins::Two(a, b) => {
-                let ((x, la), (z, lb)) = (read(&a)?, read(&b)?);
-                (op.eval::<f64>(&[x, z], &[]), la || lb)
-            }
-            Ins::Tensor => return None,
+            Ins::One(a) if a.stamp | LIVE == key => (op.eval::<f64>(&[number(&a)], &[]), a.stamp),
+            Ins::Two(a, b) if ((a.stamp | LIVE) ^ key) | ((b.stamp | LIVE) ^ key) == 0 => (
+                op.eval::<f64>(&[number(&a), number(&b)], &[]),
+                a.stamp | b.stamp,
+            ),
+            _ => return None,
         };
-        let live = live && !self.no_grad;
+        let live = live & LIVE == LIVE && !self.no_grad;
         let value = Slot::scalar(y);
         // Two pushes rather than one of a chosen op: a select between two enum values
         // compiles to byte-by-byte copies through the stack.
@@ -710,29 +708,34 @@ impl Inner {
                 value,
             });
         }
-        Some((self.nodes.len() as Id - 1, live, value))
+        Some(Var {
+            tape,
+            id: self.nodes.len() as Id - 1,
+            stamp: key ^ u32::from(!live),
+            slot: value,
+        })
     }
 
-    /// True if a handle stamped with `stamp` still holds its node's value: no
-    /// `set_values` since it was made.
-    #[inline(always)]
-    fn trusts(&self, stamp: u32) -> bool {
-        stamp >> 1 == self.epoch && self.epoch != EPOCH_STALE
-    }
-
-    /// A handle's stamp: the current epoch, and whether the node requires a gradient.
-    #[inline(always)]
-    fn stamp(&self, live: bool) -> u32 {
-        self.epoch << 1 | u32::from(live)
+    /// Makes `key` agree with the epoch and the anomaly mode.
+    fn set_key(&mut self) {
+        self.key = if self.detect_anomaly || self.epoch == EPOCH_STALE {
+            0
+        } else {
+            (self.epoch << 2) | RANK0 | LIVE
+        };
     }
 
     /// The handle of node `id`, stamped with the current epoch.
     fn handle<'t>(&self, tape: &'t Tape, id: Id) -> Var<'t> {
+        let slot = self.nodes[id as usize].value;
+        let rank0 = matches!(slot.kind(), Kind::Scalar(_));
         Var {
             tape,
             id,
-            stamp: self.stamp(self.requires_grad(id)),
-            slot: self.nodes[id as usize].value,
+            stamp: (self.epoch << 2)
+                | (u32::from(rank0) * RANK0)
+                | u32::from(self.requires_grad(id)),
+            slot,
         }
     }
 
@@ -989,6 +992,7 @@ impl Tape {
         inner.pinned.clear();
         inner.saved.clear();
         inner.epoch = 0; // no handle outlives a clear
+        inner.set_key();
         inner.first_op = Id::MAX;
     }
 
@@ -1015,6 +1019,7 @@ impl Tape {
         let mut inner = self.inner.borrow_mut();
         let mut first = inner.nodes.len();
         inner.epoch = (inner.epoch + 1).min(EPOCH_STALE);
+        inner.set_key();
         for (v, value) in values {
             self.same_tape("set_values", &v);
             inner.set_leaf(v.id, value.into());
@@ -1056,7 +1061,9 @@ impl Tape {
     /// let _ = x.ln(); // panics: ln made NaN from x = -1
     /// ```
     pub fn set_detect_anomaly(&self, on: bool) {
-        self.inner.borrow_mut().detect_anomaly = on;
+        let mut inner = self.inner.borrow_mut();
+        inner.detect_anomaly = on;
+        inner.set_key();
     }
 
     /// Records `op` applied to its inputs and returns the handle of the result.
@@ -1075,15 +1082,8 @@ impl Tape {
         target: &[usize],
     ) -> Var<'t> {
         if target.is_empty() && !matches!(ins, Ins::Tensor) {
-            let mut inner = self.inner.borrow_mut();
-            if let Some((id, live, slot)) = inner.record_scalar(op(), ins) {
-                let stamp = inner.stamp(live);
-                return Var {
-                    tape: self,
-                    id,
-                    stamp,
-                    slot,
-                };
+            if let Some(v) = self.inner.borrow_mut().record_scalar(self, op(), ins) {
+                return v;
             }
         }
         let id = self.record_tensor(op(), target);
@@ -1352,8 +1352,9 @@ pub(crate) enum Ins<'t> {
 pub struct Var<'t> {
     pub(crate) tape: &'t Tape,
     pub(crate) id: Id,
-    /// The tape's epoch when this handle was made, shifted left, and the requires-grad
-    /// flag in bit 0 (a node's flag never changes; its value may, by `set_values`).
+    /// The tape's epoch when this handle was made, shifted left by 2; bit 1 set if the
+    /// value is rank 0, bit 0 the requires-grad flag (a node's flag and rank never
+    /// change; its value may, by `set_values`).
     stamp: u32,
     /// The node's value (or tensor index) as of that epoch: recording reads its inputs
     /// from their handles, not from the tape, as micrograd's `Value` carries its `data`.
@@ -1406,7 +1407,7 @@ impl<'t> Var<'t> {
 
     /// True for parameters and for values computed from them (outside `no_grad`).
     pub fn requires_grad(&self) -> bool {
-        self.stamp & 1 == 1
+        self.stamp & LIVE == LIVE
     }
 
     /// The recorded op that made this value.
