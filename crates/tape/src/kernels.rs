@@ -9,7 +9,6 @@
 //! same way whichever thread runs it, and partials are combined in chunk order. So a
 //! result is the same bit for bit on one core or many, and from run to run.
 
-use smallvec::SmallVec;
 use std::ops::Range;
 
 /// Defines `wide(args)` as `kernel(args)` compiled for AVX2 (four `f64` lanes a vector,
@@ -141,20 +140,15 @@ pub(crate) fn sum(x: &[f64]) -> f64 {
     .sum()
 }
 
-/// One pass over the rows of `x` (`n×d`) and `y`: `r = x·w + b − y`, and
-/// `(mean r², (2/n)·xᵀr, (2/n)·Σr)`: the loss and its gradient in `w` and `b`.
-pub(crate) fn linear_mse(
-    x: &[f64],
-    y: &[f64],
-    w: &[f64],
-    b: f64,
-    d: usize,
-) -> (f64, SmallVec<[f64; 8]>, f64) {
-    let n = y.len();
-    let mut gw: SmallVec<[f64; 8]> = SmallVec::from_elem(0.0, d);
+/// One pass over the rows of `x` (`n×d`) and `y`: `r = x·w + b − y`; returns
+/// `(mean r², (2/n)·Σr)`, the loss and its gradient in `b`, and writes the gradient in
+/// `w`, `(2/n)·xᵀr`, into `gw` (`d` long).
+pub(crate) fn linear_mse(x: &[f64], y: &[f64], w: &[f64], b: f64, gw: &mut [f64]) -> (f64, f64) {
+    let (n, d) = (y.len(), w.len());
+    gw.fill(0.0);
     // A small problem is one chunk: summed straight into `gw`, no partials to combine.
     let (sse, gb) = if n <= CHUNK {
-        linear_mse_rows(x, y, w, b, 0..n, &mut gw)
+        linear_mse_rows(x, y, w, b, 0..n, gw)
     } else {
         let parts = chunked(n, d, |rows| {
             let mut gw = vec![0.0; d];
@@ -172,10 +166,10 @@ pub(crate) fn linear_mse(
         (sse, gb)
     };
     let k = 2.0 / n as f64;
-    for g in &mut gw {
+    for g in gw.iter_mut() {
         *g *= k;
     }
-    (sse / n as f64, gw, gb * k)
+    (sse / n as f64, gb * k)
 }
 
 /// The sums of one chunk of rows: returns `(Σr², Σr)` and adds `Σr·x` into `gw`.

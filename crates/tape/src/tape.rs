@@ -599,14 +599,21 @@ impl Inner {
                 continue;
             }
             if let Op::LinearMse { w, b, xy } = op {
-                let (loss, grads) = fused_linear_mse(self, w, b, xy);
+                // The saved gradient is rewritten in place: a training step that replays
+                // the tape makes no new tensors for it.
+                let at = self.saved.iter().position(|s| s.0 as usize == i);
+                let mut grads = match at {
+                    Some(k) => std::mem::replace(&mut self.saved[k].1, no_grads()),
+                    None => no_grads(),
+                };
+                let loss = fused_linear_mse(self, w, b, xy, &mut grads);
+                if let Some(k) = at {
+                    self.saved[k].1 = grads;
+                }
                 if self.detect_anomaly {
                     check_forward(self, op, i, &Tensor::scalar(loss));
                 }
                 self.nodes[i].value = Slot::scalar(loss);
-                if let Some(saved) = self.saved.iter_mut().find(|s| s.0 as usize == i) {
-                    saved.1 = grads;
-                }
                 continue;
             }
             match value.kind() {
@@ -1110,7 +1117,8 @@ impl Tape {
             inner.consume(op);
         }
         if let Op::LinearMse { w, b, xy } = op {
-            let (loss, grads) = fused_linear_mse(&inner, w, b, xy);
+            let mut grads = no_grads();
+            let loss = fused_linear_mse(&inner, w, b, xy, &mut grads);
             let y = Tensor::scalar(loss);
             if inner.detect_anomaly {
                 check_forward(&inner, op, inner.nodes.len(), &y);
@@ -1210,25 +1218,38 @@ fn other_tape(op: &str, id: Id) -> ! {
     panic!("{op}: value #{id} belongs to another tape")
 }
 
-/// The fused linear-MSE forward pass: checks shapes, then one pass over `x` for the loss
-/// and its gradient in `w` and `b`.
+/// Placeholders for a fused op's gradient, before `linear_mse_values` writes it.
+fn no_grads() -> [Tensor; 2] {
+    [Tensor::scalar(0.0), Tensor::scalar(0.0)]
+}
+
+/// The fused linear-MSE forward pass: checks shapes, then one pass over `x` for the loss,
+/// with its gradient in `w` and `b` written into `grads`.
 #[track_caller]
-fn fused_linear_mse(inner: &Inner, w: Id, b: Id, xy: Id) -> (f64, [Tensor; 2]) {
+fn fused_linear_mse(inner: &Inner, w: Id, b: Id, xy: Id, grads: &mut [Tensor; 2]) -> f64 {
     let ids = [w, b, xy, xy + 1];
     if ids.iter().any(|&id| inner.is_released(id)) {
         // Only outside recording: `consume` puts released inputs back before it.
         let [w, b, x, y] = ids.map(|id| inner.value(id));
-        return linear_mse_values(&w, &b, &x, &y);
+        return linear_mse_values(&w, &b, &x, &y, grads);
     }
     // Read in place: this runs every training step, and x and y may be large.
     let get = |id: Id| match inner.nodes[id as usize].value.kind() {
         Kind::Tensor(k) => Cow::Borrowed(&inner.tensors[k as usize]),
         Kind::Scalar(v) => Cow::Owned(Tensor::scalar(v)),
     };
-    linear_mse_values(&get(w), &get(b), &get(xy), &get(xy + 1))
+    linear_mse_values(&get(w), &get(b), &get(xy), &get(xy + 1), grads)
 }
 
-fn linear_mse_values(w: &Tensor, b: &Tensor, x: &Tensor, y: &Tensor) -> (f64, [Tensor; 2]) {
+/// The loss; the gradient goes into `grads`, in place when they have the shapes of `w`
+/// and `b` already (else they are made so).
+fn linear_mse_values(
+    w: &Tensor,
+    b: &Tensor,
+    x: &Tensor,
+    y: &Tensor,
+    grads: &mut [Tensor; 2],
+) -> f64 {
     let (xs, ys, ws, bs) = (x.shape(), y.shape(), w.shape(), b.shape());
     let ok = xs.len() == 2
         && (ws == [xs[1]] || ws == [xs[1], 1])
@@ -1239,12 +1260,16 @@ fn linear_mse_values(w: &Tensor, b: &Tensor, x: &Tensor, y: &Tensor) -> (f64, [T
         ok,
         "linear_mse: x {xs:?}, w {ws:?}, b {bs:?}, y {ys:?}: needs x [n, d], w [d] or [d, 1], b [] or [1], y [n] or [n, 1] with n ≥ 1",
     );
-    let (loss, gw, gb) =
-        crate::kernels::linear_mse(x.data(), y.data(), w.data(), b.data()[0], xs[1]);
-    (
-        loss,
-        [Tensor::from_slice(&gw, ws), Tensor::from_slice(&[gb], bs)],
-    )
+    let [gw, gb] = grads;
+    for (g, shape) in [(&mut *gw, ws), (&mut *gb, bs)] {
+        if g.shape() != shape {
+            *g = Tensor::zeros(shape);
+        }
+    }
+    let (loss, db) =
+        crate::kernels::linear_mse(x.data(), y.data(), w.data(), b.data()[0], gw.data_mut());
+    gb.data_mut()[0] = db;
+    loss
 }
 
 /// `mean((x·w + b − y)²)` recorded as one fused op: the forward pass reads each row of
@@ -1578,12 +1603,11 @@ impl<'t> Gradients<'t> {
         if let Op::LinearMse { .. } = node.op {
             if let Some((_, [dw, db])) = inner.saved.iter().find(|s| s.0 as usize == i) {
                 // A fused op's gradient, saved by its forward pass, times g (its value
-                // is rank 0). Scaling by the usual seed of 1 would only copy.
+                // is rank 0).
                 let g = self.scalars[i];
-                let times = |t: &Tensor| if g == 1.0 { t.clone() } else { t.scale(g) };
                 for (k, d) in [dw, db].into_iter().enumerate() {
                     if need[k] {
-                        self.put(inner, i, ins[k], times(d));
+                        self.put_scaled(inner, i, ins[k], d, g);
                     }
                 }
                 return;
@@ -1618,6 +1642,26 @@ impl<'t> Gradients<'t> {
             );
         }
         self.accumulate(inner, input, d);
+    }
+
+    /// `put` of `g·d`, reading `d` in place: a rank-0 adjoint takes the number, a tensor
+    /// adjoint the sum, and only an adjoint not yet started gets a tensor of its own
+    /// (`d` itself, shared, when `g` is the usual seed of 1).
+    fn put_scaled(&mut self, inner: &Inner, i: usize, input: Id, d: &Tensor, g: f64) {
+        if inner.detect_anomaly {
+            return self.put(inner, i, input, d.scale(g));
+        }
+        match inner.nodes[input as usize].value.kind() {
+            Kind::Scalar(_) => self.scalars[input as usize] += g * d.item(),
+            Kind::Tensor(k) => match &mut self.tensors[k as usize] {
+                Some(a) => {
+                    for (a, b) in a.data_mut().iter_mut().zip(d.data()) {
+                        *a += g * b;
+                    }
+                }
+                slot @ None => *slot = Some(if g == 1.0 { d.clone() } else { d.scale(g) }),
+            },
+        }
     }
 
     fn accumulate(&mut self, inner: &Inner, id: Id, d: Tensor) {
