@@ -583,7 +583,12 @@ impl Inner {
             (Kind::Scalar(_), Leaf::Tensor(t)) => {
                 self.nodes[id as usize].value = Slot::scalar(t.item())
             }
-            (Kind::Tensor(k), Leaf::Tensor(t)) => self.tensors[k as usize] = t,
+            // Copied into the tape's own buffer rather than sharing the caller's: the
+            // caller (an optimizer) can then update its tensor in place, with no copy on
+            // write, and nothing is moved here.
+            (Kind::Tensor(k), Leaf::Tensor(t)) => self.tensors[k as usize]
+                .data_mut()
+                .copy_from_slice(t.data()),
             (Kind::Tensor(_), Leaf::Scalar(_)) => unreachable!("a tensor slot has rank ≥ 1"),
         }
     }
@@ -1527,7 +1532,7 @@ impl<'t> Var<'t> {
         scalars.resize(n, 0.0);
         let inner = self.tape.inner.borrow();
         tensors.clear();
-        tensors.resize(inner.tensors.len(), None);
+        tensors.extend((0..inner.tensors.len()).map(|_| None));
         let mut grads = Gradients {
             tape: self.tape,
             len: n,
