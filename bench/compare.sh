@@ -47,7 +47,8 @@ print("| workload | descent | micrograd | PyTorch | JAX | NumPy | plain Python |
 print("|---|---|---|---|---|---|---|---|")
 d1 = med("descent", "W1")
 print(f"| W1 scalar chain, ns per op node | {fmt(d1)} | {fmt(med('micrograd','W1'))}{ratio(med('micrograd','W1'), d1)} | "
-      f"{fmt(med('pytorch','W1'))}{ratio(med('pytorch','W1'), d1)} | {fmt(med('jax','W1'))}{ratio(med('jax','W1'), d1)} (eager) | — | — | — |")
+      f"{fmt(med('pytorch','W1'))}{ratio(med('pytorch','W1'), d1)} | {fmt(med('jax','W1'))}{ratio(med('jax','W1'), d1)} (eager) | — | — | "
+      f"{fmt(med('descent','W1bare'))} (bare tape) |")
 for name, label in [("W2a", "W2 (a) tape path"), ("W2b", "W2 (b) fused op")]:
     d = med("descent", name)
     print(f"| {label}, ms per iteration | {fmt(d)} ({d / floor:.2f}× floor) | — | "
@@ -63,7 +64,8 @@ print()
 print(f"Peers' multiples of descent in parentheses. Floor: one pass over X and y per iteration on every core, "
       f"no tape; read-bandwidth probe {fmt(bw)} ms per pass over X and y. Peak memory, X and y being 130 MB: "
       f"W2a {peak.get('W2a', 0):.0f} MB, W2b {peak.get('W2b', 0):.0f} MB. "
-      f"W1 bytes of tape per node: {next((r['bytes_per_node'] for r in runs if r.get('bytes_per_node')), '?')}.")
+      f"W1 bytes of tape per node: {next((r['bytes_per_node'] for r in runs if r.get('bytes_per_node')), '?')}. "
+      f"W1's bare tape: the chain on a Vec of (op, value) nodes of three ops and nothing else (benches/workloads.rs).")
 for e in errors:
     print(f"error: {e['engine']} {e['workload']}: {e['error']}")
 PY

@@ -15,6 +15,11 @@
 //!   floor: a plain Rust loop making one pass over X and y per iteration on every core,
 //!   built for the same vectors as descent's kernels (AVX2 where the CPU has it).
 //!   The read-bandwidth probe sums X and y once.
+//! - W1bare: W1's chain on a bare tape written for it alone: a `Vec` of (op, value)
+//!   nodes of three ops, an adjoint `Vec`, the same backward loop (the adjoint of the
+//!   node just before carried in a register), and nothing else: no handles checked, no
+//!   `RefCell`, no other ops. Not a floor (a tape could be leaner still); a measure of
+//!   what recording and reversing a chain costs on this machine, without an engine.
 //! - W3: 100 points, 1000 full-batch iterations at lr 1e-4 through the model crate.
 
 use descent::model::*;
@@ -97,6 +102,91 @@ fn w1(tape: &mut Tape) -> (f64, String) {
     let sa: f64 = av.iter().map(|v| g.get(*v).item()).sum();
     let sb: f64 = bv.iter().map(|v| g.get(*v).item()).sum();
     let sum = format!("L={} Σ∂a={sa} Σ∂b={sb} ∂x0={}", h.item(), g.get(x0).item());
+    (ns, sum)
+}
+
+/// W1bare's ops: the three of the chain.
+#[derive(Clone, Copy)]
+enum BareOp {
+    Leaf,
+    Mul(u32, u32),
+    Add(u32, u32),
+    Relu(u32),
+}
+
+/// W1bare's tape: nodes only.
+struct BareTape(Vec<(BareOp, f64)>);
+
+impl BareTape {
+    #[inline(always)]
+    fn push(&mut self, op: BareOp, v: f64) -> (u32, f64) {
+        self.0.push((op, v));
+        (self.0.len() as u32 - 1, v)
+    }
+}
+
+#[inline(never)]
+fn bare_chain(t: &mut BareTape, x0: (u32, f64), a: &[(u32, f64)], b: &[(u32, f64)]) -> u32 {
+    let mut h = x0;
+    for (a, b) in a.iter().zip(b) {
+        let m = t.push(BareOp::Mul(a.0, h.0), a.1 * h.1);
+        let s = t.push(BareOp::Add(m.0, b.0), m.1 + b.1);
+        h = t.push(BareOp::Relu(s.0), if s.1 > 0.0 { s.1 } else { 0.0 });
+    }
+    h.0
+}
+
+#[inline(never)]
+fn bare_backward(t: &BareTape, out: u32, adj: &mut Vec<f64>) {
+    adj.clear();
+    adj.resize(out as usize + 1, 0.0);
+    adj[out as usize] = 1.0;
+    let mut carry = 0.0;
+    for i in (0..=out as usize).rev() {
+        let g = adj[i] + carry;
+        adj[i] = g;
+        carry = 0.0;
+        let mut put = |j: u32, d: f64| {
+            if j as usize + 1 == i {
+                carry += d
+            } else {
+                adj[j as usize] += d
+            }
+        };
+        let v = |j: u32| t.0[j as usize].1;
+        match t.0[i].0 {
+            BareOp::Leaf => {}
+            BareOp::Mul(a, b) => {
+                put(a, g * v(b));
+                put(b, g * v(a));
+            }
+            BareOp::Add(a, b) => {
+                put(a, g);
+                put(b, g);
+            }
+            BareOp::Relu(a) => put(a, if v(a) > 0.0 { g } else { 0.0 }),
+        }
+    }
+}
+
+fn w1_bare(tape: &mut BareTape, adj: &mut Vec<f64>) -> (f64, String) {
+    let s = 1_000_000;
+    let mut rng = SplitMix(1);
+    let a: Vec<f64> = (0..s).map(|_| 0.99 + 0.02 * rng.uniform()).collect();
+    let b: Vec<f64> = (0..s).map(|_| rng.uniform()).collect();
+    tape.0.clear();
+    let av: Vec<(u32, f64)> = a.iter().map(|&x| tape.push(BareOp::Leaf, x)).collect();
+    let bv: Vec<(u32, f64)> = b.iter().map(|&x| tape.push(BareOp::Leaf, x)).collect();
+    let x0 = tape.push(BareOp::Leaf, 0.5);
+    let before = tape.0.len();
+    let t = Instant::now();
+    let h = bare_chain(tape, x0, &av, &bv);
+    bare_backward(tape, h, adj);
+    let ns = t.elapsed().as_nanos() as f64 / (tape.0.len() - before) as f64;
+    let sa: f64 = av.iter().map(|v| adj[v.0 as usize]).sum();
+    let sb: f64 = bv.iter().map(|v| adj[v.0 as usize]).sum();
+    let l = tape.0[h as usize].1;
+    let sum = format!("L={l} Σ∂a={sa} Σ∂b={sb} ∂x0={}", adj[x0.0 as usize]);
     (ns, sum)
 }
 
@@ -322,11 +412,20 @@ fn run_one(name: &str, rounds: usize) {
     } else {
         (Tensor::scalar(0.0), Tensor::scalar(0.0))
     };
+    // W1bare's tape and adjoints, their pages mapped before any clock, as W1's are.
+    let (mut bare, mut adj) = if name == "W1bare" {
+        let mut nodes = vec![(BareOp::Leaf, 0.0); 5_000_001];
+        nodes.clear();
+        (BareTape(nodes), vec![0.0; 5_000_001])
+    } else {
+        (BareTape(Vec::new()), Vec::new())
+    };
     let mut times = Vec::new();
     let mut sum = String::new();
     for _ in 0..rounds {
         let (v, s) = match name {
             "W1" => w1(&mut tape),
+            "W1bare" => w1_bare(&mut bare, &mut adj),
             "W2a" => w2a(&x, &y),
             "W2b" => w2b(&x, &y),
             "floor" => floor(&x, &y),
@@ -338,7 +437,7 @@ fn run_one(name: &str, rounds: usize) {
         sum = s;
     }
     let unit = match name {
-        "W1" => "ns_per_node",
+        "W1" | "W1bare" => "ns_per_node",
         "W3" => "total_ms",
         "bandwidth" => "ms_per_pass",
         _ => "ms_per_iteration",
@@ -378,7 +477,7 @@ fn main() {
     }
     let exe = std::env::current_exe().expect("own path");
     let mut lines = Vec::new();
-    for name in ["W1", "W2a", "W2b", "floor", "bandwidth", "W3"] {
+    for name in ["W1", "W1bare", "W2a", "W2b", "floor", "bandwidth", "W3"] {
         let out = Command::new(&exe)
             .args(["--only", name, "--rounds", &rounds.to_string()])
             .output()
@@ -406,6 +505,11 @@ fn main() {
         "{:<52} {:>12.1}",
         "W1 scalar chain, ns per op node",
         get("W1", "ns_per_node")
+    );
+    println!(
+        "{:<52} {:>12.1}",
+        "W1 on a bare tape of three ops, ns per op node",
+        get("W1bare", "ns_per_node")
     );
     println!(
         "{:<52} {:>12.0}",
