@@ -1995,7 +1995,7 @@ mod tests {
 
     #[test]
     fn a_saturated_epoch_trusts_no_handle() {
-        // After 2³¹ − 1 calls of set_values the count stops; were it to wrap, a handle
+        // After 2³⁰ − 1 calls of set_values the count stops; were it to wrap, a handle
         // from long ago could match it again and record with an out-of-date value.
         let tape = Tape::new();
         tape.inner.borrow_mut().epoch = EPOCH_STALE - 1;
@@ -2005,5 +2005,8 @@ mod tests {
         tape.set_values([(w, 3.0), (v, 20.0)]);
         assert_eq!(tape.inner.borrow().epoch, EPOCH_STALE);
         assert_eq!((w * v).item(), 60.0);
+        // Both handles from the saturated epoch: only the stale key keeps them off the
+        // fast path, which would read v's old 10.
+        assert_eq!((v * v).item(), 400.0);
     }
 }
