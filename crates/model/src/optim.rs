@@ -51,8 +51,11 @@ impl Sgd {
 impl Optimizer for Sgd {
     fn step(&mut self, params: &mut Params, grads: &[Tensor]) {
         for (p, g) in params.values_mut().zip(grads) {
-            let g = g.data();
-            update(p, |i, x| x - self.lr * g[i]);
+            let (p, g) = (p.data_mut(), g.data());
+            assert_eq!(p.len(), g.len(), "Sgd::step: a gradient of the wrong size");
+            for (x, g) in p.iter_mut().zip(g) {
+                *x -= self.lr * g;
+            }
         }
     }
     fn lr(&self) -> f64 {

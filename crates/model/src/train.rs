@@ -165,10 +165,8 @@ pub fn objective<'t, M: Model + ?Sized>(
 
 /// Backward from `loss`: its value, and the gradient of each parameter in `p` (in order)
 /// written into `grads`.
-fn gradients(p: &Bound, loss: Var, grads: &mut Vec<Tensor>) -> f64 {
-    let g = loss.backward();
-    grads.clear();
-    grads.extend(p.vars().map(|v| g.get(v)));
+fn gradients<'t>(p: &Bound<'t>, loss: Var<'t>, grads: &mut Vec<Tensor>) -> f64 {
+    loss.backward_into(p.vars(), grads);
     loss.item()
 }
 

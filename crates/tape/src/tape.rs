@@ -568,14 +568,12 @@ impl Inner {
             Kind::Scalar(_) => &[][..],
             Kind::Tensor(k) => self.tensors[k as usize].shape(),
         };
-        // Element by element: shapes are short, and a slice `==` calls `memcmp`.
         let new = match &value {
             Leaf::Scalar(_) => &[][..],
             Leaf::Tensor(t) => t.shape(),
         };
-        let same = old.len() == new.len() && old.iter().zip(new).all(|(a, b)| a == b);
         assert!(
-            same,
+            same_shape(old, new),
             "set_values: parameter #{id} has shape {old:?}; the new value has shape {new:?}"
         );
         match (node.value.kind(), value) {
@@ -586,9 +584,12 @@ impl Inner {
             // Copied into the tape's own buffer rather than sharing the caller's: the
             // caller (an optimizer) can then update its tensor in place, with no copy on
             // write, and nothing is moved here.
-            (Kind::Tensor(k), Leaf::Tensor(t)) => self.tensors[k as usize]
-                .data_mut()
-                .copy_from_slice(t.data()),
+            (Kind::Tensor(k), Leaf::Tensor(t)) => {
+                match (self.tensors[k as usize].data_mut(), t.data()) {
+                    ([to], [from]) => *to = *from, // `copy_from_slice` calls `memcpy`
+                    (to, from) => to.copy_from_slice(from),
+                }
+            }
             (Kind::Tensor(_), Leaf::Scalar(_)) => unreachable!("a tensor slot has rank ≥ 1"),
         }
     }
@@ -607,14 +608,26 @@ impl Inner {
                 // The saved gradient is rewritten in place: a training step that replays
                 // the tape makes no new tensors for it.
                 let at = self.saved.iter().position(|s| s.0 as usize == i);
-                let mut grads = match at {
-                    Some(k) => std::mem::replace(&mut self.saved[k].1, no_grads()),
-                    None => no_grads(),
+                let ids = [w, b, xy, xy + 1];
+                let loss = match at {
+                    Some(k) if !ids.iter().any(|&id| self.is_released(id)) => {
+                        let Inner {
+                            nodes,
+                            tensors,
+                            saved,
+                            ..
+                        } = self;
+                        linear_mse_in_place(nodes, tensors, ids, &mut saved[k].1)
+                    }
+                    _ => {
+                        let mut grads = no_grads();
+                        let loss = fused_linear_mse(self, w, b, xy, &mut grads);
+                        if let Some(k) = at {
+                            self.saved[k].1 = grads;
+                        }
+                        loss
+                    }
                 };
-                let loss = fused_linear_mse(self, w, b, xy, &mut grads);
-                if let Some(k) = at {
-                    self.saved[k].1 = grads;
-                }
                 if self.detect_anomaly {
                     check_forward(self, op, i, &Tensor::scalar(loss));
                 }
@@ -1224,6 +1237,12 @@ fn other_tape(op: &str, id: Id) -> ! {
 }
 
 /// Placeholders for a fused op's gradient, before `linear_mse_values` writes it.
+/// `a == b`, element by element: shapes are short, and a slice `==` calls `memcmp`.
+#[inline]
+fn same_shape(a: &[usize], b: &[usize]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a == b)
+}
+
 fn no_grads() -> [Tensor; 2] {
     [Tensor::scalar(0.0), Tensor::scalar(0.0)]
 }
@@ -1238,12 +1257,22 @@ fn fused_linear_mse(inner: &Inner, w: Id, b: Id, xy: Id, grads: &mut [Tensor; 2]
         let [w, b, x, y] = ids.map(|id| inner.value(id));
         return linear_mse_values(&w, &b, &x, &y, grads);
     }
-    // Read in place: this runs every training step, and x and y may be large.
-    let get = |id: Id| match inner.nodes[id as usize].value.kind() {
-        Kind::Tensor(k) => Cow::Borrowed(&inner.tensors[k as usize]),
+    linear_mse_in_place(&inner.nodes, &inner.tensors, ids, grads)
+}
+
+/// [`linear_mse_values`] of nodes `[w, b, x, y]`, none of them released, read in place:
+/// this runs every training step, and x and y may be large.
+fn linear_mse_in_place(
+    nodes: &[Node],
+    tensors: &[Tensor],
+    [w, b, x, y]: [Id; 4],
+    grads: &mut [Tensor; 2],
+) -> f64 {
+    let get = |id: Id| match nodes[id as usize].value.kind() {
+        Kind::Tensor(k) => Cow::Borrowed(&tensors[k as usize]),
         Kind::Scalar(v) => Cow::Owned(Tensor::scalar(v)),
     };
-    linear_mse_values(&get(w), &get(b), &get(xy), &get(xy + 1), grads)
+    linear_mse_values(&get(w), &get(b), &get(x), &get(y), grads)
 }
 
 /// The loss; the gradient goes into `grads`, in place when they have the shapes of `w`
@@ -1256,18 +1285,23 @@ fn linear_mse_values(
     grads: &mut [Tensor; 2],
 ) -> f64 {
     let (xs, ys, ws, bs) = (x.shape(), y.shape(), w.shape(), b.shape());
-    let ok = xs.len() == 2
-        && (ws == [xs[1]] || ws == [xs[1], 1])
-        && (bs.is_empty() || bs == [1])
-        && (ys == [xs[0]] || ys == [xs[0], 1])
-        && xs[0] > 0;
+    // Matched, not compared as slices: a slice `==` calls `memcmp`, every step.
+    let ok = match *xs {
+        [n, d] => {
+            n > 0
+                && matches!(*ws, [k] | [k, 1] if k == d)
+                && matches!(*bs, [] | [1])
+                && matches!(*ys, [m] | [m, 1] if m == n)
+        }
+        _ => false,
+    };
     assert!(
         ok,
         "linear_mse: x {xs:?}, w {ws:?}, b {bs:?}, y {ys:?}: needs x [n, d], w [d] or [d, 1], b [] or [1], y [n] or [n, 1] with n ≥ 1",
     );
     let [gw, gb] = grads;
     for (g, shape) in [(&mut *gw, ws), (&mut *gb, bs)] {
-        if g.shape() != shape {
+        if !same_shape(g.shape(), shape) {
             *g = Tensor::zeros(shape);
         }
     }
@@ -1519,6 +1553,34 @@ impl<'t> Var<'t> {
         self.reverse(Some(seed))
     }
 
+    /// The gradients of this one-element value in each of `wrt`, in order, written into
+    /// `out` (cleared first): `[g.get(v) for v in wrt]` of `g = self.backward()`, for a
+    /// training loop that needs only its parameters' gradients. They are moved out of the
+    /// backward pass rather than copied, and `out` keeps its memory from step to step.
+    /// Panics as [`Gradients::get`] does.
+    ///
+    /// ```
+    /// use tape::prelude::*;
+    /// let tape = Tape::new();
+    /// let (a, b) = (tape.param([1.0, 2.0]), tape.param(3.0));
+    /// let loss = (a * b).sum();
+    /// let mut grads = Vec::new();
+    /// loss.backward_into([a, b], &mut grads);
+    /// assert_eq!(grads[0].to_vec(), vec![3.0, 3.0]);
+    /// assert_eq!(grads[1].item(), 3.0);
+    /// ```
+    #[track_caller]
+    pub fn backward_into(self, wrt: impl IntoIterator<Item = Var<'t>>, out: &mut Vec<Tensor>) {
+        let mut grads = self.backward();
+        out.clear();
+        for v in wrt {
+            match grads.take(v) {
+                Ok(g) => out.push(g),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
     /// The node's value slot.
     fn node_slot(&self) -> Slot {
         self.tape.inner.borrow().nodes[self.id as usize].value
@@ -1600,24 +1662,16 @@ impl<'t> Gradients<'t> {
     #[inline(never)]
     fn step(&mut self, inner: &Inner, i: usize) {
         let node = inner.nodes[i];
+        if let Op::LinearMse { w, b, .. } = node.op {
+            if self.step_saved(inner, i, [w, b]) {
+                return;
+            }
+        }
         let ins = node.op.inputs();
         if ins.is_empty() {
             return;
         }
         let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
-        if let Op::LinearMse { .. } = node.op {
-            if let Some((_, [dw, db])) = inner.saved.iter().find(|s| s.0 as usize == i) {
-                // A fused op's gradient, saved by its forward pass, times g (its value
-                // is rank 0).
-                let g = self.scalars[i];
-                for (k, d) in [dw, db].into_iter().enumerate() {
-                    if need[k] {
-                        self.put_scaled(inner, i, ins[k], d, g);
-                    }
-                }
-                return;
-            }
-        }
         let g = match node.value.kind() {
             Kind::Scalar(_) => Tensor::scalar(self.scalars[i]),
             Kind::Tensor(k) => match &self.tensors[k as usize] {
@@ -1634,6 +1688,24 @@ impl<'t> Gradients<'t> {
                 self.put(inner, i, ins[k], d);
             }
         }
+    }
+
+    /// A fused op's step: the gradient its forward pass saved, times `g` (its value is
+    /// rank 0), into `inputs`. False if nothing was saved (the op is then differentiated
+    /// by its general rule). Out of line and apart from `step`, whose general rules make
+    /// a large frame: this runs every iteration of a replayed training loop.
+    #[inline(never)]
+    fn step_saved(&mut self, inner: &Inner, i: usize, inputs: [Id; 2]) -> bool {
+        let Some((_, saved)) = inner.saved.iter().find(|s| s.0 as usize == i) else {
+            return false;
+        };
+        let g = self.scalars[i];
+        for (&input, d) in inputs.iter().zip(saved) {
+            if inner.requires_grad(input) {
+                self.put_scaled(inner, i, input, d, g);
+            }
+        }
+        true
     }
 
     /// Adds `d`, the contribution of node `i`'s rule to its input `input`, into that
@@ -1718,6 +1790,20 @@ impl<'t> Gradients<'t> {
             Ok(g) => g,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// [`Gradients::try_get`], moving a tensor adjoint out instead of cloning it (the
+    /// set is dropped next: see [`Var::backward_into`]).
+    fn take(&mut self, v: Var<'t>) -> Result<Tensor, String> {
+        if std::ptr::eq(self.tape, v.tape) && v.requires_grad() && (v.id as usize) < self.len {
+            let inner = self.tape.inner.borrow();
+            if let Kind::Tensor(k) = inner.nodes[v.id as usize].value.kind() {
+                if let Some(g) = self.tensors[k as usize].take() {
+                    return Ok(g);
+                }
+            }
+        }
+        self.try_get(v)
     }
 
     /// Like [`Gradients::get`], with the reason as an error instead of a panic.

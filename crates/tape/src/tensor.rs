@@ -99,7 +99,20 @@ impl Storage {
         }
     }
     /// The values, copied on write when shared.
+    #[inline]
     fn make_mut(&mut self) -> &mut [f64] {
+        // One value, the common case of small models, inline; the rest out of line.
+        if matches!(self, Storage::One(_)) {
+            let Storage::One(x) = self else {
+                unreachable!()
+            };
+            return std::slice::from_mut(x);
+        }
+        self.make_mut_shared()
+    }
+
+    #[inline(never)]
+    fn make_mut_shared(&mut self) -> &mut [f64] {
         if let Storage::Splat(s) = self {
             *self = Storage::Shared(Arc::new(s.write_out()));
         }
@@ -522,6 +535,7 @@ impl Tensor {
     /// t.data_mut()[1] = 5.0;
     /// assert_eq!(t.to_vec(), vec![0.0, 5.0]);
     /// ```
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [f64] {
         self.data.make_mut()
     }
