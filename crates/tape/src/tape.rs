@@ -557,7 +557,7 @@ impl Inner {
 
     /// Writes a new value into parameter `id`, of the same shape.
     #[track_caller]
-    fn set_leaf(&mut self, id: Id, value: Leaf) {
+    fn set_leaf(&mut self, id: Id, value: Leaf<'_>) {
         let node = self.nodes[id as usize];
         assert!(
             matches!(node.op, Op::Param),
@@ -610,7 +610,13 @@ impl Inner {
                 let at = self.saved.iter().position(|s| s.0 as usize == i);
                 let ids = [w, b, xy, xy + 1];
                 let loss = match at {
-                    Some(k) if !ids.iter().any(|&id| self.is_released(id)) => {
+                    // Leaves are never released: most inputs are answered by their op.
+                    Some(k)
+                        if !ids.iter().any(|&id| {
+                            !matches!(self.nodes[id as usize].op, Op::Const | Op::Param)
+                                && self.is_released(id)
+                        }) =>
+                    {
                         let Inner {
                             nodes,
                             tensors,
@@ -824,10 +830,10 @@ impl Inner {
         Some(carry)
     }
 
-    fn push_leaf(&mut self, op: Op, value: Leaf) -> Id {
+    fn push_leaf(&mut self, op: Op, value: Leaf<'_>) -> Id {
         match value {
             Leaf::Scalar(x) => self.push_scalar(op, x),
-            Leaf::Tensor(t) => self.push(op, t),
+            Leaf::Tensor(t) => self.push(op, t.into_owned()),
         }
     }
 
@@ -844,6 +850,8 @@ impl Inner {
 
 /// What a leaf ([`Tape::param`], [`Tape::constant`]) is made from: a number, kept inline
 /// on the tape with no heap allocation, or a [`Tensor`] (anything that converts into one).
+/// A borrowed tensor stays borrowed until the tape needs its own copy: giving parameters
+/// new values by [`Tape::set_values`] copies the values into the tape's buffer, no more.
 ///
 /// ```
 /// use tape::{Leaf, Tensor};
@@ -852,31 +860,31 @@ impl Inner {
 /// assert!(matches!(Leaf::from(Tensor::scalar(2.0)), Leaf::Tensor(_)));
 /// ```
 #[derive(Clone, Debug)]
-pub enum Leaf {
+pub enum Leaf<'a> {
     /// A rank-0 value.
     Scalar(f64),
-    /// A value of any rank.
-    Tensor(Tensor),
+    /// A value of any rank, owned or borrowed.
+    Tensor(Cow<'a, Tensor>),
 }
 
-impl From<f64> for Leaf {
-    fn from(x: f64) -> Leaf {
+impl From<f64> for Leaf<'_> {
+    fn from(x: f64) -> Self {
         Leaf::Scalar(x)
     }
 }
 
-impl From<&Tensor> for Leaf {
-    fn from(t: &Tensor) -> Leaf {
-        Leaf::Tensor(t.clone())
+impl<'a> From<&'a Tensor> for Leaf<'a> {
+    fn from(t: &'a Tensor) -> Leaf<'a> {
+        Leaf::Tensor(Cow::Borrowed(t))
     }
 }
 
 /// Every other source of a tensor becomes a tensor leaf.
 macro_rules! tensor_leaf {
     ($([$($g:tt)*] $t:ty),* $(,)?) => {$(
-        impl<$($g)*> From<$t> for Leaf {
-            fn from(v: $t) -> Leaf {
-                Leaf::Tensor(Tensor::from(v))
+        impl<$($g)*> From<$t> for Leaf<'_> {
+            fn from(v: $t) -> Self {
+                Leaf::Tensor(Cow::Owned(Tensor::from(v)))
             }
         }
     )*};
@@ -948,7 +956,7 @@ impl Tape {
     /// let tape = tape::Tape::new();
     /// assert!(tape.param([1.0, 2.0]).requires_grad());
     /// ```
-    pub fn param(&self, value: impl Into<Leaf>) -> Var<'_> {
+    pub fn param<'a>(&self, value: impl Into<Leaf<'a>>) -> Var<'_> {
         let mut inner = self.inner.borrow_mut();
         let id = inner.push_leaf(Op::Param, value.into());
         inner.handle(self, id)
@@ -960,7 +968,7 @@ impl Tape {
     /// let tape = tape::Tape::new();
     /// assert!(!tape.constant(3.0).requires_grad());
     /// ```
-    pub fn constant(&self, value: impl Into<Leaf>) -> Var<'_> {
+    pub fn constant<'a>(&self, value: impl Into<Leaf<'a>>) -> Var<'_> {
         let mut inner = self.inner.borrow_mut();
         let id = inner.push_leaf(Op::Const, value.into());
         inner.handle(self, id)
@@ -1040,7 +1048,10 @@ impl Tape {
     /// assert_eq!(loss.backward().get(w).item(), 30.0); // 2·(3·1·1 + 6·2)
     /// ```
     #[track_caller]
-    pub fn set_values<'t, L: Into<Leaf>>(&'t self, values: impl IntoIterator<Item = (Var<'t>, L)>) {
+    pub fn set_values<'t, 'a, L: Into<Leaf<'a>>>(
+        &'t self,
+        values: impl IntoIterator<Item = (Var<'t>, L)>,
+    ) {
         let mut inner = self.inner.borrow_mut();
         let mut first = inner.nodes.len();
         inner.epoch = (inner.epoch + 1).min(EPOCH_STALE);
