@@ -147,7 +147,9 @@ pub(crate) fn linear_mse(x: &[f64], y: &[f64], w: &[f64], b: f64, gw: &mut [f64]
     let (n, d) = (y.len(), w.len());
     gw.fill(0.0);
     // A small problem is one chunk: summed straight into `gw`, no partials to combine.
-    let (sse, gb) = if n <= CHUNK {
+    let (sse, gb) = if n <= CHUNK && d == 1 {
+        linear_mse_rows_one_wide((x, y, w, b, 0..n, gw))
+    } else if n <= CHUNK {
         linear_mse_rows(x, y, w, b, 0..n, gw)
     } else {
         let parts = chunked(n, d, |rows| {
@@ -247,6 +249,7 @@ fn linear_mse_rows_one((x, y, w, b, rows, gw): RowsArgs<'_>) -> (f64, f64) {
 /// rows); written out in AVX2's four-lane vectors it is 9 (callgrind, W3: ~660 -> ~300
 /// instructions an iteration). The same operations on the same lanes in the same order:
 /// the same bits (a test checks it).
+#[inline]
 fn linear_mse_rows_one_wide(args: RowsArgs<'_>) -> (f64, f64) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {

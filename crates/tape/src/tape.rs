@@ -623,7 +623,7 @@ impl Inner {
                             saved,
                             ..
                         } = self;
-                        linear_mse_in_place(nodes, tensors, ids, &mut saved[k].1)
+                        linear_mse_replay(nodes, tensors, ids, &mut saved[k].1)
                     }
                     _ => {
                         let mut grads = no_grads();
@@ -1271,6 +1271,29 @@ fn fused_linear_mse(inner: &Inner, w: Id, b: Id, xy: Id, grads: &mut [Tensor; 2]
     linear_mse_in_place(&inner.nodes, &inner.tensors, ids, grads)
 }
 
+/// [`linear_mse_in_place`] when replaying: the shapes were checked when the op was
+/// recorded (its saved gradient pair has them), and a replay changes no shape (a
+/// parameter's new value must have its shape; data are constants), so this goes straight
+/// to the kernel. It runs every step of a replayed training loop.
+fn linear_mse_replay(
+    nodes: &[Node],
+    tensors: &[Tensor],
+    [w, b, x, y]: [Id; 4],
+    [gw, gb]: &mut [Tensor; 2],
+) -> f64 {
+    let data = |id: Id| match nodes[id as usize].value.kind() {
+        Kind::Tensor(k) => tensors[k as usize].data(),
+        Kind::Scalar(_) => unreachable!("linear_mse: w, x and y have rank ≥ 1"),
+    };
+    let b = match nodes[b as usize].value.kind() {
+        Kind::Scalar(v) => v,
+        Kind::Tensor(k) => tensors[k as usize].data()[0],
+    };
+    let (loss, db) = crate::kernels::linear_mse(data(x), data(y), data(w), b, gw.data_mut());
+    gb.data_mut()[0] = db;
+    loss
+}
+
 /// [`linear_mse_values`] of nodes `[w, b, x, y]`, none of them released, read in place:
 /// this runs every training step, and x and y may be large.
 fn linear_mse_in_place(
@@ -1582,14 +1605,49 @@ impl<'t> Var<'t> {
     /// ```
     #[track_caller]
     pub fn backward_into(self, wrt: impl IntoIterator<Item = Var<'t>>, out: &mut Vec<Tensor>) {
-        let mut grads = self.backward();
+        let wrt: SmallVec<[Var<'t>; 4]> = wrt.into_iter().collect();
         out.clear();
-        for v in wrt {
+        if self.saved_gradient_into(&wrt, out) {
+            return;
+        }
+        out.clear();
+        let mut grads = self.backward();
+        for &v in &wrt {
             match grads.take(v) {
                 Ok(g) => out.push(g),
                 Err(e) => panic!("{e}"),
             }
         }
+    }
+
+    /// `backward_into` with no backward pass, when this value is a fused op that saved its
+    /// gradient (see [`linear_mse`]) and `wrt` are its parameter inputs, distinct leaves:
+    /// the output's adjoint is 1, and a leaf's only way to the output is through the op,
+    /// so their gradients are the saved ones as they are. This is each step of a replayed
+    /// training loop on the fused loss. False (`out` then holds any part) in every other
+    /// case, and in anomaly mode, whose general path checks each gradient.
+    fn saved_gradient_into(&self, wrt: &[Var<'t>], out: &mut Vec<Tensor>) -> bool {
+        let inner = self.tape.inner.borrow();
+        let Op::LinearMse { w, b, .. } = inner.nodes[self.id as usize].op else {
+            return false;
+        };
+        let leaf = |id: Id| matches!(inner.nodes[id as usize].op, Op::Param);
+        if inner.detect_anomaly || w == b || !leaf(w) || !leaf(b) {
+            return false;
+        }
+        let Some((_, [dw, db])) = inner.saved.iter().find(|s| s.0 == self.id) else {
+            return false;
+        };
+        for v in wrt {
+            let d = match v.id {
+                _ if !std::ptr::eq(v.tape, self.tape) => return false,
+                id if id == w => dw,
+                id if id == b => db,
+                _ => return false,
+            };
+            out.push(d.clone());
+        }
+        true
     }
 
     /// The node's value slot.

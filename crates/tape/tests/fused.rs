@@ -142,3 +142,59 @@ fn fused_op_given_new_parameters_is_the_fused_op_recorded_at_them() {
     assert_eq!(run(&w0, &b0, Some((&w1, &b1))), fresh);
     assert_ne!(run(&w0, &b0, None), fresh);
 }
+
+#[test]
+fn backward_into_gives_what_get_gives_with_or_without_a_backward_pass() {
+    // On a fused loss of leaves, backward_into reads the saved gradient and runs no
+    // backward pass; every other case takes the general path. Both must agree with
+    // Gradients::get bit for bit, in the order asked, before and after a replay.
+    let (x, y, w, b) = problem(37, 3, 5);
+    let tape = Tape::new();
+    let (xv, yv) = (tape.constant(x), tape.constant(y));
+    let (wv, bv, q) = (tape.param(w), tape.param(b), tape.param(2.0));
+    let fused = tape::linear_mse(xv, wv, bv, yv);
+    let p = tape.param(Tensor::randn(&[3], 8));
+    let through = tape::linear_mse(xv, p * 1.5, bv, yv); // w is not a leaf
+    let twice = tape::linear_mse(xv, wv, wv.sum(), yv); // w reaches the loss twice
+    let (x1, v) = (tape.constant(Tensor::randn(&[37, 1], 6)), tape.param([0.4]));
+    let same = tape::linear_mse(x1, v, v, yv); // one parameter as w and as b
+    let general = (xv.matmul(&wv) + bv - yv).square().mean() + q * 0.0;
+    let bits = |ts: &[Tensor]| {
+        ts.iter()
+            .map(|t| {
+                (
+                    t.shape().to_vec(),
+                    t.data().iter().map(|v| v.to_bits()).collect(),
+                )
+            })
+            .collect::<Vec<(Vec<usize>, Vec<u64>)>>()
+    };
+    let check = |loss: Var, wrt: &[Var]| {
+        let mut out = vec![Tensor::scalar(7.0)]; // cleared first
+        loss.backward_into(wrt.iter().copied(), &mut out);
+        let g = loss.backward();
+        let expected: Vec<Tensor> = wrt.iter().map(|&v| g.get(v)).collect();
+        assert_eq!(bits(&out), bits(&expected), "loss #{}", loss.id());
+    };
+    for _ in 0..2 {
+        check(fused, &[wv, bv]);
+        check(fused, &[bv, wv, wv]);
+        check(fused, &[wv, q]); // q does not reach the loss: zeros, by the general path
+        check(through, &[p, bv]);
+        check(twice, &[wv]);
+        check(same, &[v]);
+        check(general, &[wv, bv, q]);
+        tape.set_values([(wv, Tensor::randn(&[3], 9)), (bv, Tensor::scalar(-0.2))]);
+    }
+}
+
+#[test]
+#[should_panic(expected = "is a constant (it needs no gradient)")]
+fn backward_into_refuses_a_constant_as_get_does() {
+    let (x, y, w, b) = problem(5, 2, 1);
+    let tape = Tape::new();
+    let (xv, yv) = (tape.constant(x), tape.constant(y));
+    let (wv, bv) = (tape.param(w), tape.param(b));
+    let mut out = Vec::new();
+    tape::linear_mse(xv, wv, bv, yv).backward_into([wv, xv], &mut out);
+}
