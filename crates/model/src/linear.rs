@@ -62,7 +62,7 @@ impl<'t> Bound<'t> {
         self.entries.iter().find(|e| e.0[..] == *name).map(|e| &e.1)
     }
     /// The values, in the model's order of parameters.
-    pub fn vars(&self) -> impl Iterator<Item = Var<'t>> + '_ {
+    pub fn vars(&self) -> impl Iterator<Item = Var<'t>> + Clone + '_ {
         self.entries.iter().map(|e| e.1)
     }
     /// The names, in order.

@@ -1604,15 +1604,19 @@ impl<'t> Var<'t> {
     /// assert_eq!(grads[1].item(), 3.0);
     /// ```
     #[track_caller]
-    pub fn backward_into(self, wrt: impl IntoIterator<Item = Var<'t>>, out: &mut Vec<Tensor>) {
-        let wrt: SmallVec<[Var<'t>; 4]> = wrt.into_iter().collect();
+    pub fn backward_into<I>(self, wrt: I, out: &mut Vec<Tensor>)
+    where
+        I: IntoIterator<Item = Var<'t>>,
+        I::IntoIter: Clone,
+    {
+        let wrt = wrt.into_iter();
         out.clear();
-        if self.saved_gradient_into(&wrt, out) {
+        if self.saved_gradient_into(wrt.clone(), out) {
             return;
         }
         out.clear();
         let mut grads = self.backward();
-        for &v in &wrt {
+        for v in wrt {
             match grads.take(v) {
                 Ok(g) => out.push(g),
                 Err(e) => panic!("{e}"),
@@ -1626,7 +1630,11 @@ impl<'t> Var<'t> {
     /// so their gradients are the saved ones as they are. This is each step of a replayed
     /// training loop on the fused loss. False (`out` then holds any part) in every other
     /// case, and in anomaly mode, whose general path checks each gradient.
-    fn saved_gradient_into(&self, wrt: &[Var<'t>], out: &mut Vec<Tensor>) -> bool {
+    fn saved_gradient_into(
+        &self,
+        wrt: impl Iterator<Item = Var<'t>>,
+        out: &mut Vec<Tensor>,
+    ) -> bool {
         let inner = self.tape.inner.borrow();
         let Op::LinearMse { w, b, .. } = inner.nodes[self.id as usize].op else {
             return false;
