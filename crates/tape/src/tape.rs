@@ -558,6 +558,30 @@ impl Inner {
     /// Writes a new value into parameter `id`, of the same shape.
     #[track_caller]
     fn set_leaf(&mut self, id: Id, value: Leaf<'_>) {
+        // The usual case first, with nothing else on its way: a tensor parameter given
+        // a tensor of its shape (the new values copied into the tape's own buffer, so
+        // that the caller, an optimizer, can update its tensor in place, and nothing is
+        // moved here).
+        if let Leaf::Tensor(t) = &value {
+            let node = self.nodes[id as usize];
+            if let (Op::Param, Kind::Tensor(k)) = (node.op, node.value.kind()) {
+                let to = &mut self.tensors[k as usize];
+                if same_shape(to.shape(), t.shape()) {
+                    match (to.data_mut(), t.data()) {
+                        ([to], [from]) => *to = *from, // `copy_from_slice` calls `memcpy`
+                        (to, from) => to.copy_from_slice(from),
+                    }
+                    return;
+                }
+            }
+        }
+        self.set_leaf_checked(id, value);
+    }
+
+    /// [`Inner::set_leaf`] in every other case, and its misuse messages.
+    #[cold]
+    #[track_caller]
+    fn set_leaf_checked(&mut self, id: Id, value: Leaf<'_>) {
         let node = self.nodes[id as usize];
         assert!(
             matches!(node.op, Op::Param),
@@ -581,15 +605,9 @@ impl Inner {
             (Kind::Scalar(_), Leaf::Tensor(t)) => {
                 self.nodes[id as usize].value = Slot::scalar(t.item())
             }
-            // Copied into the tape's own buffer rather than sharing the caller's: the
-            // caller (an optimizer) can then update its tensor in place, with no copy on
-            // write, and nothing is moved here.
-            (Kind::Tensor(k), Leaf::Tensor(t)) => {
-                match (self.tensors[k as usize].data_mut(), t.data()) {
-                    ([to], [from]) => *to = *from, // `copy_from_slice` calls `memcpy`
-                    (to, from) => to.copy_from_slice(from),
-                }
-            }
+            (Kind::Tensor(k), Leaf::Tensor(t)) => self.tensors[k as usize]
+                .data_mut()
+                .copy_from_slice(t.data()),
             (Kind::Tensor(_), Leaf::Scalar(_)) => unreachable!("a tensor slot has rank ≥ 1"),
         }
     }
@@ -599,6 +617,8 @@ impl Inner {
     /// computed from its up-to-date inputs if read.
     #[track_caller]
     fn recompute(&mut self, first: usize) {
+        // Leaves keep their values: start at the first op after `first`.
+        let first = first.max(self.first_op.min(self.nodes.len() as Id) as usize);
         for i in first..self.nodes.len() {
             let Node { op, value } = self.nodes[i];
             if matches!(op, Op::Const | Op::Param) {
