@@ -132,7 +132,22 @@ fn released() -> ! {
 
 impl std::ops::Deref for Storage {
     type Target = [f64];
+    #[inline]
     fn deref(&self) -> &[f64] {
+        // The two common cases first, without a jump table.
+        if let Storage::Shared(a) = self {
+            return a;
+        }
+        if let Storage::One(x) = self {
+            return std::slice::from_ref(x);
+        }
+        self.deref_rare()
+    }
+}
+
+impl Storage {
+    #[inline(never)]
+    fn deref_rare(&self) -> &[f64] {
         match self {
             Storage::One(x) => std::slice::from_ref(x),
             Storage::Shared(a) => a,
@@ -524,6 +539,7 @@ impl Tensor {
     }
 
     /// The elements in row-major order.
+    #[inline]
     pub fn data(&self) -> &[f64] {
         &self.data
     }
