@@ -275,15 +275,14 @@ fn floor(x: &Tensor, y: &Tensor) -> (f64, String) {
     descend(|w, b| {
         let (w, b) = (w.data(), b.item());
         let per = N.div_ceil(threads);
+        let share = |t: usize| floor_rows_wide((xd, yd, w, b, t * per..((t + 1) * per).min(N)));
+        // The calling thread takes the first share, as descent's kernels do.
         let parts: Vec<(f64, [f64; D], f64)> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..threads)
-                .map(|t| {
-                    s.spawn(move || {
-                        floor_rows_wide((xd, yd, w, b, t * per..((t + 1) * per).min(N)))
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+            let hs: Vec<_> = (1..threads).map(|t| s.spawn(move || share(t))).collect();
+            let mine = share(0);
+            std::iter::once(mine)
+                .chain(hs.into_iter().map(|h| h.join().unwrap()))
+                .collect()
         });
         let k = 2.0 / N as f64;
         let sse: f64 = parts.iter().map(|p| p.0).sum();
