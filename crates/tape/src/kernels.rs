@@ -502,7 +502,7 @@ mod tests {
         // d = 1 against its own kernel in the baseline build, the others against the
         // general loop (also the baseline build): the wide build must match both.
         for d in 1..=16 {
-            for n in [1, 5, 8, 37] {
+            for n in [1, 5, 8, 13, 37, 100, 257, 1001] {
                 let x: Vec<f64> = (0..n * d).map(|_| next()).collect();
                 let y: Vec<f64> = (0..n).map(|_| next()).collect();
                 let w: Vec<f64> = (0..d).map(|_| next()).collect();
