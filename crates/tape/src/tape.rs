@@ -1610,8 +1610,9 @@ impl<'t> Var<'t> {
     /// The gradients of this one-element value in each of `wrt`, in order, written into
     /// `out` (cleared first): `[g.get(v) for v in wrt]` of `g = self.backward()`, for a
     /// training loop that needs only its parameters' gradients. They are moved out of the
-    /// backward pass rather than copied, and `out` keeps its memory from step to step.
-    /// Panics as [`Gradients::get`] does.
+    /// backward pass rather than copied (on a fused loss of parameters, the gradient its
+    /// forward pass saved is returned with no backward pass at all), and `out` keeps its
+    /// memory from step to step. Panics as [`Gradients::get`] does.
     ///
     /// ```
     /// use tape::prelude::*;
