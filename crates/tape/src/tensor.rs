@@ -313,10 +313,13 @@ fn take_pooled(n: usize) -> Option<Vec<f64>> {
     }
     POOL.try_with(|p| {
         let mut p = p.try_borrow_mut().ok()?;
+        // The most recently recycled first: its lines may still be in cache, where the
+        // oldest buffer's are not, and writing a buffer that is not in cache reads it
+        // from memory first.
         let i = p
             .iter()
-            .position(|v| v.capacity() >= n && v.capacity() <= 2 * n)?;
-        Some(p.swap_remove(i))
+            .rposition(|v| v.capacity() >= n && v.capacity() <= 2 * n)?;
+        Some(p.remove(i))
     })
     .ok()
     .flatten()
