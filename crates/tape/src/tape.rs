@@ -528,19 +528,9 @@ impl Inner {
     fn consume(&mut self, op: Op) {
         let reads = op.saves().0;
         for &j in op.inputs().iter() {
-            let node = self.nodes[j as usize];
-            // Leaves (which cannot be computed again), values their own rule reads and
-            // small values always stay.
-            if matches!(node.op, Op::Const | Op::Param) || node.op.saves().1 {
-                continue;
-            }
-            let Kind::Tensor(k) = node.value.kind() else {
+            let Some(k) = self.releasable(j) else {
                 continue;
             };
-            let k = k as usize;
-            if self.tensors[k].numel() < self.release_min.0 || self.pinned.get(k) == Some(&true) {
-                continue;
-            }
             if reads {
                 if self.tensors[k].is_released() {
                     self.tensors[k] = self.value(j);
@@ -553,6 +543,45 @@ impl Inner {
                 self.tensors[k] = self.tensors[k].released();
             }
         }
+    }
+
+    /// The tensor index of node `j`'s value if `consume` may let it go: leaves (which
+    /// cannot be computed again), values their own rule reads, small values and values a
+    /// recorded rule reads always stay.
+    fn releasable(&self, j: Id) -> Option<usize> {
+        let node = self.nodes[j as usize];
+        if matches!(node.op, Op::Const | Op::Param) || node.op.saves().1 {
+            return None;
+        }
+        let Kind::Tensor(k) = node.value.kind() else {
+            return None;
+        };
+        let k = k as usize;
+        let small = self.tensors[k].numel() < self.release_min.0;
+        (!small && self.pinned.get(k) != Some(&true)).then_some(k)
+    }
+
+    /// For a live `op` that will release its first input right after it is computed
+    /// (`consume`), the value of that input, taken out of the arena (a released value
+    /// left in its place) so that the op may write its result into its memory: `p + b`
+    /// and `(p + b) - y` then make no new `[n]` buffer, whose writing would read it from
+    /// memory first. Only `add` and `sub` qualify: no rule reads their inputs, and the
+    /// result has the first input's shape unless broadcasting grows it (checked by the
+    /// caller).
+    fn donor(&mut self, op: Op, live: bool) -> Option<Tensor> {
+        let (Op::Add(a, b) | Op::Sub(a, b)) = op else {
+            return None;
+        };
+        if !live || a == b {
+            return None;
+        }
+        let k = self.releasable(a)?;
+        let t = &mut self.tensors[k];
+        if t.is_released() {
+            return None;
+        }
+        let released = t.released();
+        Some(std::mem::replace(t, released))
     }
 
     /// Writes a new value into parameter `id`, of the same shape.
@@ -1178,9 +1207,20 @@ impl Tape {
             }
             return id;
         }
-        let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&i| inner.value(i)).collect();
-        let y = op.eval::<Tensor>(&xs, target);
-        drop(xs);
+        let y = match inner.donor(op, live) {
+            Some(a) => {
+                let b = inner.value(ins[1]);
+                let name = op.name();
+                match op {
+                    Op::Add(..) => a.zip_with_owned(&b, name, |x, y| x + y),
+                    _ => a.zip_with_owned(&b, name, |x, y| x - y),
+                }
+            }
+            None => {
+                let xs: SmallVec<[Tensor; 4]> = ins.iter().map(|&i| inner.value(i)).collect();
+                op.eval::<Tensor>(&xs, target)
+            }
+        };
         if inner.detect_anomaly {
             check_forward(&inner, op, inner.nodes.len(), &y);
         }

@@ -630,6 +630,47 @@ impl Tensor {
         Tensor::new(out, &shape)
     }
 
+    /// `self.zip_with(other, op, f)`, written into `self`'s memory when nothing else
+    /// shares it and the result has `self`'s shape (the caller gives `self` up): the
+    /// same values, and no new buffer.
+    #[track_caller]
+    pub(crate) fn zip_with_owned(
+        mut self,
+        other: &Tensor,
+        op: &str,
+        f: impl Fn(f64, f64) -> f64 + Sync,
+    ) -> Tensor {
+        let fits = self.shape == other.shape
+            || other.data.single().is_some() && {
+                let shape = broadcast_shape(op, &self.shape, &other.shape);
+                shape == self.shape
+            };
+        let Storage::Shared(buffer) = &mut self.data else {
+            return self.zip_with(other, op, f);
+        };
+        let Some(own) = Arc::get_mut(buffer).filter(|_| fits) else {
+            return self.zip_with(other, op, f);
+        };
+        let out = own.0.as_mut_slice();
+        let n = out.len();
+        match other.data.single() {
+            Some(y) => crate::kernels::fill_rows(out, 1, n, |_, chunk| {
+                for o in chunk {
+                    *o = f(*o, y);
+                }
+            }),
+            None => {
+                let b = &other.data[..];
+                crate::kernels::fill_rows(out, 1, n, |first, chunk| {
+                    for (o, y) in chunk.iter_mut().zip(&b[first..]) {
+                        *o = f(*o, *y);
+                    }
+                });
+            }
+        }
+        self
+    }
+
     /// Sum of all elements, as a rank-0 tensor.
     pub fn sum(&self) -> Tensor {
         Tensor::scalar(crate::kernels::sum(&self.data))

@@ -446,3 +446,42 @@ fn handles_made_before_set_values_record_with_the_new_values() {
     tape.set_values([(w, 1.0)]);
     assert_eq!((h - 1.0).item(), 0.0);
 }
+
+#[test]
+fn add_and_sub_write_into_an_input_released_right_after_them() {
+    // p = x·w is read by no rule and let go once consumed: p + b may write its sum into
+    // p's memory, and (p + b) − y into that of p + b. The values, the gradients and p
+    // itself (computed again when read) must be what a tape that keeps everything gives.
+    let x = Tensor::randn(&[300, 4], 1);
+    let y = Tensor::randn(&[300], 2);
+    let run = |release_min: usize, keep_p: bool| {
+        let tape = Tape::new();
+        tape.set_release_min(release_min);
+        let (xv, yv) = (tape.constant(&x), tape.constant(&y));
+        let (w, b) = (tape.param(Tensor::randn(&[4], 3)), tape.param(0.25));
+        let p = xv.matmul(&w);
+        let held = keep_p.then(|| p.value()); // shares p's memory: no writing into it
+        let before = p.value().data().as_ptr();
+        let q = p + b;
+        let wrote_into_p = q.value().data().as_ptr() == before;
+        let r = 2.0 - (q - yv);
+        let loss = r.square().mean();
+        let g = loss.backward();
+        let bits = |t: Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let out = (
+            bits(r.value()),
+            bits(g.get(w)),
+            bits(g.get(b)),
+            bits(p.value()),
+        );
+        drop(held);
+        (out, wrote_into_p)
+    };
+    let (kept, in_place) = (run(usize::MAX, false), run(0, false));
+    assert_eq!(in_place.0, kept.0);
+    assert!(in_place.1, "p + b made a new buffer");
+    assert!(!kept.1);
+    let shared = run(0, true);
+    assert_eq!(shared.0, kept.0);
+    assert!(!shared.1, "p + b wrote into memory a caller still holds");
+}
