@@ -364,15 +364,18 @@ pub(crate) fn gemm(
     ta: bool,
     tb: bool,
 ) -> Vec<f64> {
+    if (ta, tb, n) == (false, false, 1) {
+        // Matrix times vector (X·w in regression): one dot product per row, each row's
+        // written once, so a recycled buffer need not be zeroed first (an 8 MB pass).
+        let mut c = crate::tensor::scratch(m);
+        fill_rows(&mut c, 1, m * k, |first, out| {
+            matvec_wide((&a[first * k..(first + out.len()) * k], &b[..k], out));
+        });
+        return c;
+    }
     let mut c = crate::tensor::buffer(m * n);
     c.resize(m * n, 0.0);
     match (ta, tb) {
-        // Matrix times vector (X·w in regression): one dot product per row.
-        (false, false) if n == 1 => {
-            fill_rows(&mut c, 1, m * k, |first, out| {
-                matvec_wide((&a[first * k..(first + out.len()) * k], &b[..k], out));
-            });
-        }
         // Transposed matrix times vector (Xᵀ·r): rows of A scaled and added, a partial
         // sum per chunk of rows, the partials added in order.
         (true, false) if n == 1 => {

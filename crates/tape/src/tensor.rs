@@ -338,7 +338,7 @@ pub(crate) fn buffer(n: usize) -> Vec<f64> {
 
 /// `n` values for the caller to overwrite every one of: a recycled buffer keeps its old
 /// values (shortening it is free, where zeroing would be one more pass over memory).
-fn scratch(n: usize) -> Vec<f64> {
+pub(crate) fn scratch(n: usize) -> Vec<f64> {
     let mut v = take_pooled(n).unwrap_or_default();
     v.truncate(n);
     v.resize(n, 0.0);
