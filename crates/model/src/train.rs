@@ -210,9 +210,12 @@ pub fn train<M: Model + ?Sized>(
         Schedule::Epochs(e) => e * per_epoch,
     };
     let initial = model.named_parameters().clone();
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..n).collect();
+    // Mini-batches only: the generator and the row order it shuffles each epoch.
+    let mut shuffle =
+        (!full_batch).then(|| (StdRng::seed_from_u64(cfg.seed), (0..n).collect::<Vec<_>>()));
     let mut history = History::default();
+    // One objective a step: reserved, so that it never reallocates mid-training.
+    history.train.reserve(total.min(1 << 20));
     let mut tape = Tape::new();
     // A full batch with a static graph is recorded once, on its own tape, and given
     // each step's parameters by `set_values` (see `Model::graph_is_static`).
@@ -227,14 +230,12 @@ pub fn train<M: Model + ?Sized>(
     let mut grads: Vec<Tensor> = Vec::new();
     for it in 0..total {
         let (epoch, k) = (it / per_epoch, it % per_epoch);
-        let rows = if full_batch {
-            None
-        } else {
+        let rows = shuffle.as_mut().map(|(rng, order)| {
             if k == 0 {
-                order.shuffle(&mut rng);
+                order.shuffle(rng);
             }
-            Some(data.select(&order[k * batch..((k + 1) * batch).min(n)]))
-        };
+            data.select(&order[k * batch..((k + 1) * batch).min(n)])
+        });
         let loss = if replay {
             let (p, loss) = match &recorded {
                 Some((p, loss)) => {
