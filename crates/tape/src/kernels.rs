@@ -157,9 +157,7 @@ pub(crate) fn linear_mse(x: &[f64], y: &[f64], w: &[f64], b: f64, gw: &mut [f64]
     let (n, d) = (y.len(), w.len());
     gw.fill(0.0);
     // A small problem is one chunk: summed straight into `gw`, no partials to combine.
-    let (sse, gb) = if n <= CHUNK && d == 1 {
-        linear_mse_rows_one_wide((x, y, w, b, 0..n, gw))
-    } else if n <= CHUNK {
+    let (sse, gb) = if n <= CHUNK {
         linear_mse_rows(x, y, w, b, 0..n, gw)
     } else {
         let parts = chunked(n, d, |rows| {
@@ -185,6 +183,7 @@ pub(crate) fn linear_mse(x: &[f64], y: &[f64], w: &[f64], b: f64, gw: &mut [f64]
 }
 
 /// The sums of one chunk of rows: returns `(Σr², Σr)` and adds `Σr·x` into `gw`.
+#[inline]
 fn linear_mse_rows(
     x: &[f64],
     y: &[f64],

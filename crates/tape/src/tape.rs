@@ -584,6 +584,11 @@ impl Inner {
         Some(std::mem::replace(t, released))
     }
 
+    /// The gradient pair fused op `id`'s forward pass saved, if it saved one.
+    fn saved_grads(&self, id: usize) -> Option<&[Tensor; 2]> {
+        self.saved.iter().find(|s| s.0 as usize == id).map(|s| &s.1)
+    }
+
     /// Writes a new value into parameter `id`, of the same shape.
     #[track_caller]
     fn set_leaf(&mut self, id: Id, value: Leaf<'_>) {
@@ -1210,10 +1215,11 @@ impl Tape {
         let y = match inner.donor(op, live) {
             Some(a) => {
                 let b = inner.value(ins[1]);
+                // Each element by the op's own rule on numbers (`Algebra for f64`).
                 let name = op.name();
                 match op {
-                    Op::Add(..) => a.zip_with_owned(&b, name, |x, y| x + y),
-                    _ => a.zip_with_owned(&b, name, |x, y| x - y),
+                    Op::Add(..) => a.zip_with_owned(&b, name, |x, y| Algebra::add(&x, &y)),
+                    _ => a.zip_with_owned(&b, name, |x, y| Algebra::sub(&x, &y)),
                 }
             }
             None => {
@@ -1328,10 +1334,15 @@ fn fused_linear_mse(inner: &Inner, w: Id, b: Id, xy: Id, grads: &mut [Tensor; 2]
         let [w, b, x, y] = ids.map(|id| inner.value(id));
         return linear_mse_values(&w, &b, &x, &y, grads);
     }
-    linear_mse_in_place(&inner.nodes, &inner.tensors, ids, grads)
+    // Read in place: this runs every training step, and x and y may be large.
+    let get = |id: Id| match inner.nodes[id as usize].value.kind() {
+        Kind::Tensor(k) => Cow::Borrowed(&inner.tensors[k as usize]),
+        Kind::Scalar(v) => Cow::Owned(Tensor::scalar(v)),
+    };
+    linear_mse_values(&get(w), &get(b), &get(xy), &get(xy + 1), grads)
 }
 
-/// [`linear_mse_in_place`] when replaying: the shapes were checked when the op was
+/// [`fused_linear_mse`] when replaying: the shapes were checked when the op was
 /// recorded (its saved gradient pair has them), and a replay changes no shape (a
 /// parameter's new value must have its shape; data are constants), so this goes straight
 /// to the kernel. It runs every step of a replayed training loop.
@@ -1352,21 +1363,6 @@ fn linear_mse_replay(
     let (loss, db) = crate::kernels::linear_mse(data(x), data(y), data(w), b, gw.data_mut());
     gb.data_mut()[0] = db;
     loss
-}
-
-/// [`linear_mse_values`] of nodes `[w, b, x, y]`, none of them released, read in place:
-/// this runs every training step, and x and y may be large.
-fn linear_mse_in_place(
-    nodes: &[Node],
-    tensors: &[Tensor],
-    [w, b, x, y]: [Id; 4],
-    grads: &mut [Tensor; 2],
-) -> f64 {
-    let get = |id: Id| match nodes[id as usize].value.kind() {
-        Kind::Tensor(k) => Cow::Borrowed(&tensors[k as usize]),
-        Kind::Scalar(v) => Cow::Owned(Tensor::scalar(v)),
-    };
-    linear_mse_values(&get(w), &get(b), &get(x), &get(y), grads)
 }
 
 /// The loss; the gradient goes into `grads`, in place when they have the shapes of `w`
@@ -1704,7 +1700,7 @@ impl<'t> Var<'t> {
         if inner.detect_anomaly || w == b || !leaf(w) || !leaf(b) {
             return false;
         }
-        let Some((_, [dw, db])) = inner.saved.iter().find(|s| s.0 == self.id) else {
+        let Some([dw, db]) = inner.saved_grads(self.id as usize) else {
             return false;
         };
         for v in wrt {
@@ -1834,7 +1830,7 @@ impl<'t> Gradients<'t> {
     /// a large frame: this runs every iteration of a replayed training loop.
     #[inline(never)]
     fn step_saved(&mut self, inner: &Inner, i: usize, inputs: [Id; 2]) -> bool {
-        let Some((_, saved)) = inner.saved.iter().find(|s| s.0 as usize == i) else {
+        let Some(saved) = inner.saved_grads(i) else {
             return false;
         };
         let g = self.scalars[i];

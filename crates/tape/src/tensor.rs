@@ -102,10 +102,7 @@ impl Storage {
     #[inline]
     fn make_mut(&mut self) -> &mut [f64] {
         // One value, the common case of small models, inline; the rest out of line.
-        if matches!(self, Storage::One(_)) {
-            let Storage::One(x) = self else {
-                unreachable!()
-            };
+        if let Storage::One(x) = self {
             return std::slice::from_mut(x);
         }
         self.make_mut_shared()
@@ -120,6 +117,17 @@ impl Storage {
             Storage::One(x) => std::slice::from_mut(x),
             Storage::Shared(a) => Arc::make_mut(a).0.as_mut_slice(),
             Storage::Splat(..) => unreachable!("written out above"),
+            Storage::Released => released(),
+        }
+    }
+
+    /// [`Storage`]'s `Deref` for a splat or a released value.
+    #[inline(never)]
+    fn deref_rare(&self) -> &[f64] {
+        match self {
+            Storage::One(x) => std::slice::from_ref(x),
+            Storage::Shared(a) => a,
+            Storage::Splat(s) => s.out.get_or_init(|| s.write_out()),
             Storage::Released => released(),
         }
     }
@@ -142,18 +150,6 @@ impl std::ops::Deref for Storage {
             return std::slice::from_ref(x);
         }
         self.deref_rare()
-    }
-}
-
-impl Storage {
-    #[inline(never)]
-    fn deref_rare(&self) -> &[f64] {
-        match self {
-            Storage::One(x) => std::slice::from_ref(x),
-            Storage::Shared(a) => a,
-            Storage::Splat(s) => s.out.get_or_init(|| s.write_out()),
-            Storage::Released => released(),
-        }
     }
 }
 
