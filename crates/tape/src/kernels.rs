@@ -22,7 +22,7 @@ macro_rules! wide {
         $(#[$doc])*
         fn $wide$(<const $c: usize>)?($args: $t) -> $r {
             #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") {
+            if has_avx2() {
                 #[target_feature(enable = "avx2")]
                 fn avx2$(<const $c: usize>)?($args: $t) -> $r {
                     $kernel$(::<$c>)?($args)
@@ -35,6 +35,40 @@ macro_rules! wide {
             $kernel$(::<$c>)?($args)
         }
     };
+}
+
+/// Whether the CPU has AVX2 and the operating system saves its registers, asked once.
+///
+/// The question std's `is_x86_feature_detected!` answers, with two `CPUID`s where std's
+/// first call makes eight to fill its table of every feature: under a hypervisor each one
+/// traps to it (~4 µs here), and the first call sits on the clock of a short run (W3: the
+/// std check took 26 µs, this one 9; `cargo bench --bench workloads -- --only W3`).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx2() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0: not asked yet, 1: no, 2: yes
+    match KNOWN.load(Relaxed) {
+        0 => {}
+        k => return k == 2,
+    }
+    #[cold]
+    fn ask() -> bool {
+        use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+        // Leaf 1: AVX (ecx bit 28) and OSXSAVE (bit 27), the OS's use of XSAVE. Every CPU
+        // with AVX has leaf 7 (its XSAVE needs leaf 13), so no leaf-0 check is needed.
+        let l1 = __cpuid(1);
+        if l1.ecx & (1 << 27) == 0 || l1.ecx & (1 << 28) == 0 {
+            return false;
+        }
+        // SAFETY: OSXSAVE, checked just above, says the OS enabled XGETBV.
+        let xcr0 = unsafe { _xgetbv(0) };
+        // The OS saves SSE (bit 1) and AVX (bit 2) state across context switches.
+        xcr0 & 0b110 == 0b110 && __cpuid_count(7, 0).ebx & (1 << 5) != 0
+    }
+    let yes = ask();
+    KNOWN.store(1 + yes as u8, Relaxed);
+    yes
 }
 
 /// Rows per chunk of the threaded kernels.
@@ -261,7 +295,7 @@ fn linear_mse_rows_one((x, y, w, b, rows, gw): RowsArgs<'_>) -> (f64, f64) {
 #[inline]
 fn linear_mse_rows_one_wide(args: RowsArgs<'_>) -> (f64, f64) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
+    if has_avx2() {
         // SAFETY: `avx2` needs only that the CPU has AVX2, checked just above.
         return unsafe { avx2::linear_mse_rows_one(args) };
     }
@@ -491,6 +525,13 @@ fn dot(x: &[f64], y: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx2_check_agrees_with_std() {
+        assert_eq!(has_avx2(), std::is_x86_feature_detected!("avx2"));
+        assert_eq!(has_avx2(), std::is_x86_feature_detected!("avx2")); // cached
+    }
 
     #[test]
     fn the_wide_kernels_give_the_baselines_bits() {

@@ -302,6 +302,37 @@ fn fill(n: usize, f: impl Fn(usize) -> f64 + Sync) -> Vec<f64> {
     out
 }
 
+/// `f` of each element of `a` (and `b`, element for element, when given), filled as
+/// [`fill`] does. Each chunk walks its slices of the inputs, with no index to check per
+/// element, so the loop vectorises (`square` on 1,000,000 values: see the commit).
+fn fill_zip(a: &[f64], b: Option<&[f64]>, f: impl Fn(f64, f64) -> f64 + Sync) -> Vec<f64> {
+    let n = a.len();
+    if n < POOL_MIN {
+        return match b {
+            Some(b) => a.iter().zip(b).map(|(x, y)| f(*x, *y)).collect(),
+            None => a.iter().map(|x| f(*x, 0.0)).collect(),
+        };
+    }
+    let mut out = scratch(n);
+    crate::kernels::fill_rows(&mut out, 1, n, |first, chunk| {
+        let a = &a[first..first + chunk.len()];
+        match b {
+            Some(b) => {
+                let b = &b[first..first + chunk.len()];
+                for ((o, x), y) in chunk.iter_mut().zip(a).zip(b) {
+                    *o = f(*x, *y);
+                }
+            }
+            None => {
+                for (o, x) in chunk.iter_mut().zip(a) {
+                    *o = f(*x, 0.0);
+                }
+            }
+        }
+    });
+    out
+}
+
 /// A pooled vector with room for `n` values, if one of about that size waits.
 fn take_pooled(n: usize) -> Option<Vec<f64>> {
     if n < POOL_MIN {
@@ -461,11 +492,30 @@ impl Tensor {
     /// The tensor of `shape` whose `i`-th value (row-major) is `f(i)`; a large one is
     /// filled on every core, a one-value one is made without allocating.
     fn from_fn(shape: &[usize], f: impl Fn(usize) -> f64 + Sync) -> Tensor {
-        let n = numel(shape);
-        let data = if n == 1 {
-            Storage::One(f(0))
+        Tensor::from_storage(shape, || f(0), || fill(numel(shape), &f))
+    }
+
+    /// `f` of the elements of `a` (and of `b`, of the same size), in a tensor of `shape`.
+    fn from_zip(
+        shape: &[usize],
+        a: &[f64],
+        b: Option<&[f64]>,
+        f: impl Fn(f64, f64) -> f64 + Sync,
+    ) -> Tensor {
+        let one = || f(a[0], b.map_or(0.0, |b| b[0]));
+        Tensor::from_storage(shape, one, || fill_zip(a, b, &f))
+    }
+
+    /// A tensor of `shape` holding `one()` when it has one element, else `many()`.
+    fn from_storage(
+        shape: &[usize],
+        one: impl FnOnce() -> f64,
+        many: impl FnOnce() -> Vec<f64>,
+    ) -> Tensor {
+        let data = if numel(shape) == 1 {
+            Storage::One(one())
         } else {
-            Storage::new(fill(n, f))
+            Storage::new(many())
         };
         Tensor {
             shape: shape_of(shape),
@@ -589,8 +639,7 @@ impl Tensor {
         if let Some(v) = self.data.single() {
             return Tensor::splat(&self.shape, f(v));
         }
-        let a = &self.data[..];
-        Tensor::from_fn(&self.shape, |i| f(a[i]))
+        Tensor::from_zip(&self.shape, &self.data, None, |x, _| f(x))
     }
 
     /// Combines two tensors elementwise under NumPy broadcasting; `op` names the caller in
@@ -606,18 +655,16 @@ impl Tensor {
         match (self.data.single(), other.data.single()) {
             (Some(x), Some(y)) => return Tensor::splat(&shape, f(x, y)),
             (None, Some(y)) if shape == self.shape => {
-                let a = &self.data[..];
-                return Tensor::from_fn(&shape, |i| f(a[i], y));
+                return Tensor::from_zip(&shape, &self.data, None, |x, _| f(x, y));
             }
             (Some(x), None) if shape == other.shape => {
-                let b = &other.data[..];
-                return Tensor::from_fn(&shape, |i| f(x, b[i]));
+                return Tensor::from_zip(&shape, &other.data, None, |y, _| f(x, y));
             }
             _ => {}
         }
         let (a, b) = (&self.data[..], &other.data[..]);
         if self.shape == other.shape {
-            return Tensor::from_fn(&shape, |i| f(a[i], b[i]));
+            return Tensor::from_zip(&shape, a, Some(b), f);
         }
         let sa = broadcast_strides(&self.shape, &shape);
         let sb = broadcast_strides(&other.shape, &shape);

@@ -485,3 +485,29 @@ fn add_and_sub_write_into_an_input_released_right_after_them() {
     assert_eq!(shared.0, kept.0);
     assert!(!shared.1, "p + b wrote into memory a caller still holds");
 }
+
+/// Elementwise ops on tensors large enough to be split into chunks on every core: each
+/// value is the op on the matching inputs, as a plain loop over the elements gives it
+/// (broadcast sides included), whichever thread wrote it.
+#[test]
+fn large_elementwise_ops_match_a_plain_loop() {
+    let n = 300_001; // above the size at which kernels go parallel, and not a multiple of a chunk
+    let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+    let b: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos() + 2.0).collect();
+    let (ta, tb) = (Tensor::new(a.clone(), &[n]), Tensor::new(b.clone(), &[n]));
+    let s = Tensor::scalar(1.5);
+    let want = |f: &dyn Fn(usize) -> f64| (0..n).map(f).collect::<Vec<f64>>();
+    assert_eq!(ta.map(|x| x * x).to_vec(), want(&|i| a[i] * a[i]));
+    assert_eq!(
+        ta.zip_with(&tb, "div", |x, y| x / y).to_vec(),
+        want(&|i| a[i] / b[i])
+    );
+    assert_eq!(
+        ta.zip_with(&s, "sub", |x, y| x - y).to_vec(),
+        want(&|i| a[i] - 1.5)
+    );
+    assert_eq!(
+        s.zip_with(&tb, "sub", |x, y| x - y).to_vec(),
+        want(&|i| 1.5 - b[i])
+    );
+}
