@@ -272,17 +272,23 @@ fn w2b(x: &Tensor, y: &Tensor) -> (f64, String) {
 fn floor(x: &Tensor, y: &Tensor) -> (f64, String) {
     let (xd, yd) = (x.data(), y.data());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads - 1)
+        .build()
+        .expect("threads for the floor");
     descend(|w, b| {
         let (w, b) = (w.data(), b.item());
         let per = N.div_ceil(threads);
         let share = |t: usize| floor_rows_wide((xd, yd, w, b, t * per..((t + 1) * per).min(N)));
-        // The calling thread takes the first share, as descent's kernels do.
-        let parts: Vec<(f64, [f64; D], f64)> = std::thread::scope(|s| {
-            let hs: Vec<_> = (1..threads).map(|t| s.spawn(move || share(t))).collect();
-            let mine = share(0);
-            std::iter::once(mine)
-                .chain(hs.into_iter().map(|h| h.join().unwrap()))
-                .collect()
+        // The calling thread takes the first share and a worker kept waiting each other
+        // share, as descent's kernels do.
+        let mut parts: Vec<(f64, [f64; D], f64)> = vec![(0.0, [0.0; D], 0.0); threads];
+        let (mine, rest) = parts.split_first_mut().expect("one thread at least");
+        pool.in_place_scope(|s| {
+            for (t, slot) in rest.iter_mut().enumerate() {
+                s.spawn(move |_| *slot = share(t + 1));
+            }
+            *mine = share(0);
         });
         let k = 2.0 / N as f64;
         let sse: f64 = parts.iter().map(|p| p.0).sum();
