@@ -41,8 +41,9 @@ macro_rules! wide {
 ///
 /// The question std's `is_x86_feature_detected!` answers, with two `CPUID`s where std's
 /// first call makes eight to fill its table of every feature: under a hypervisor each one
-/// traps to it (~4 µs here), and the first call sits on the clock of a short run (W3: the
-/// std check took 26 µs, this one 9; `cargo bench --bench workloads -- --only W3`).
+/// traps to it (~4 µs here), and the first call sits on the clock of a short run (a
+/// probe: std's first check 26 µs, this one 9; W3's cold run, `--only W3 --rounds 1` of
+/// the bench binary, ~13 µs shorter).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn has_avx2() -> bool {
@@ -316,13 +317,19 @@ fn linear_mse_rows_one_wide(args: RowsArgs<'_>) -> (f64, f64) {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    /// The first four values of `a` as one vector, lane `l` holding `a[l]`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn four(a: &[f64]) -> __m256d {
+        _mm256_set_pd(a[3], a[2], a[1], a[0])
+    }
+
     /// [`super::linear_mse_rows_one`], lane `l` of each vector being its lane `l`.
     #[target_feature(enable = "avx2")]
     pub(super) fn linear_mse_rows_one((x, y, w, b, rows, gw): super::RowsArgs<'_>) -> (f64, f64) {
         let (xs, ys) = (&x[rows.clone()], &y[rows]);
         let (xq, yq) = (xs.chunks_exact(4), ys.chunks_exact(4));
         let (xt, yt) = (xq.remainder(), yq.remainder());
-        let four = |a: &[f64]| _mm256_set_pd(a[3], a[2], a[1], a[0]);
         let (w0, bv) = (_mm256_set1_pd(w[0]), _mm256_set1_pd(b));
         let (mut s, mut e, mut g) = (
             _mm256_setzero_pd(),
@@ -361,7 +368,6 @@ mod avx2 {
         debug_assert!(k > 0 && k.is_multiple_of(4));
         // `dot`'s tail, of no elements here: whatever an empty sum is.
         let tail = _mm256_set1_pd(std::iter::empty::<f64>().sum::<f64>());
-        let four = |a: &[f64]| _mm256_set_pd(a[3], a[2], a[1], a[0]);
         let row = |r: &[f64]| {
             let mut acc = _mm256_setzero_pd();
             for (x, w) in r.chunks_exact(4).zip(v.chunks_exact(4)) {
@@ -630,7 +636,9 @@ mod tests {
                 matvec_wide((&x, &w, &mut p1));
                 matvec((&x, &w, &mut p2));
                 assert_eq!(bits(&p1), bits(&p2), "X·w, d = {d}, n = {n}");
-                // Four rows at a time in AVX2, when `d` is a multiple of four.
+                // Four rows at a time in AVX2, when `d` is a multiple of four; into a
+                // fresh buffer, so that a kernel that wrote nothing could not pass.
+                let mut p1 = vec![f64::NAN; n];
                 matvec_fast((&x, &w, &mut p1));
                 assert_eq!(
                     bits(&p1),

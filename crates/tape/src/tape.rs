@@ -586,7 +586,12 @@ impl Inner {
 
     /// The gradient pair fused op `id`'s forward pass saved, if it saved one.
     fn saved_grads(&self, id: usize) -> Option<&[Tensor; 2]> {
-        self.saved.iter().find(|s| s.0 as usize == id).map(|s| &s.1)
+        self.saved_at(id).map(|k| &self.saved[k].1)
+    }
+
+    /// Where in `saved` fused op `id`'s gradient pair is, if it saved one.
+    fn saved_at(&self, id: usize) -> Option<usize> {
+        self.saved.iter().position(|s| s.0 as usize == id)
     }
 
     /// Writes a new value into parameter `id`, of the same shape.
@@ -661,7 +666,7 @@ impl Inner {
             if let Op::LinearMse { w, b, xy } = op {
                 // The saved gradient is rewritten in place: a training step that replays
                 // the tape makes no new tensors for it.
-                let at = self.saved.iter().position(|s| s.0 as usize == i);
+                let at = self.saved_at(i);
                 let ids = [w, b, xy, xy + 1];
                 let loss = match at {
                     // Leaves are never released: most inputs are answered by their op.
@@ -1313,13 +1318,13 @@ fn other_tape(op: &str, id: Id) -> ! {
     panic!("{op}: value #{id} belongs to another tape")
 }
 
-/// Placeholders for a fused op's gradient, before `linear_mse_values` writes it.
 /// `a == b`, element by element: shapes are short, and a slice `==` calls `memcmp`.
 #[inline]
 fn same_shape(a: &[usize], b: &[usize]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a == b)
 }
 
+/// Placeholders for a fused op's gradient, before `linear_mse_values` writes it.
 fn no_grads() -> [Tensor; 2] {
     [Tensor::scalar(0.0), Tensor::scalar(0.0)]
 }
