@@ -18,28 +18,37 @@
 
 mod closed;
 mod data;
+mod eigen;
 mod formula;
 mod linear;
 mod loss;
+mod lstsq;
+mod ols;
 mod optim;
+mod qr;
 mod stats;
 mod train;
+mod xprec;
 
-pub use closed::{
-    cholesky, cholesky_solve, gram, least_squares, qr_solve, symmetric_eigenvalues, Solver,
-};
+pub use closed::{cholesky, cholesky_solve, gram, least_squares, qr_solve, Solver};
 pub use data::{
     csv_columns, load_csv, parse_columns, parse_csv, split_chronological, split_shuffled,
     synthetic, Column, CsvOptions, DataError, Dataset, Missing, Standardizer,
 };
+pub use eigen::symmetric_eigenvalues;
 pub use formula::{parameter_table, Expr, Formula, FormulaError, Func};
 pub use linear::{Bound, Init, Linear, Model, Params};
 pub use loss::{lasso, metrics, mse, mse_gradient, ridge, sse, Metrics};
+pub use lstsq::{lstsq, LeastSquares};
+pub use ols::{ols, CovType, Ols, OlsCoef};
 pub use optim::{Adam, Momentum, Optimizer, Sgd};
+pub use qr::{default_rank_tol, Qr};
 pub use stats::{
-    incomplete_beta, inference, ln_gamma, student_t_quantile, student_t_sf, CoefStat, Inference,
+    f_sf, incomplete_beta, inference, ln_gamma, student_t_quantile, student_t_sf, CoefStat,
+    Inference,
 };
 pub use train::{
     curvature, curvature_at, evaluate, objective, train, Curvature, History, Progress, Schedule,
     TrainConfig, TrainError,
 };
+pub use xprec::{dot2, Dot2};

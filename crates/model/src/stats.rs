@@ -203,6 +203,23 @@ pub fn student_t_sf(t: f64, df: f64) -> f64 {
     }
 }
 
+/// P(F > f) for Snedecor's F with `d1` and `d2` degrees of freedom:
+/// `I_{d2/(d2 + d1·f)}(d2/2, d1/2)`.
+///
+/// ```
+/// // F(2, 2): P(F > f) = 1/(1 + f).
+/// assert!((model::f_sf(3.0, 2.0, 2.0) - 0.25).abs() < 1e-14);
+/// ```
+pub fn f_sf(f: f64, d1: f64, d2: f64) -> f64 {
+    if f.is_nan() {
+        return f64::NAN;
+    }
+    if f <= 0.0 {
+        return 1.0;
+    }
+    incomplete_beta(d2 / (d2 + d1 * f), d2 / 2.0, d1 / 2.0)
+}
+
 /// The p-quantile of Student's t with `df` degrees of freedom (0 < p < 1).
 ///
 /// ```

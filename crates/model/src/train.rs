@@ -459,7 +459,7 @@ pub fn curvature_at<M: Model + ?Sized>(
                 h[b][a] = m;
             }
         }
-        let eig = crate::closed::symmetric_eigenvalues(h);
+        let eig = crate::eigen::symmetric_eigenvalues(h);
         return Ok(Curvature {
             lambda_max: eig.iter().copied().fold(f64::NEG_INFINITY, f64::max),
             lambda_min: eig.iter().copied().fold(f64::INFINITY, f64::min),

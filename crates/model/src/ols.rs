@@ -1,0 +1,317 @@
+//! Ordinary least squares with the report of R's `summary(lm)` and statsmodels' `OLS`:
+//! coefficients, standard errors (classical or heteroskedasticity-robust HC0–HC3),
+//! t statistics, p-values and 95% intervals, σ̂, R² and adjusted R² (centred, or uncentred
+//! for a model without a constant, as R and NIST report them), the F statistic, the
+//! log-likelihood, AIC, BIC and the design's condition number. Every figure is computed at
+//! the least-squares solution of `lstsq.rs`, and the covariances come from its `R`
+//! factor, never from a Cholesky of `XᵀX`.
+
+use crate::eigen::symmetric_eigenvalues;
+use crate::lstsq::{lstsq, LeastSquares};
+use crate::stats::{f_sf, student_t_quantile, student_t_sf};
+use crate::xprec::Dot2;
+
+/// The covariance of the estimates, as statsmodels' `cov_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CovType {
+    /// `σ̂²·(XᵀX)⁻¹`.
+    #[default]
+    Nonrobust,
+    /// White's sandwich with weights `eᵢ²`.
+    HC0,
+    /// HC0 times `n/(n − p)`.
+    HC1,
+    /// Weights `eᵢ²/(1 − hᵢ)`.
+    HC2,
+    /// Weights `eᵢ²/(1 − hᵢ)²`.
+    HC3,
+}
+
+impl CovType {
+    /// The name statsmodels gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CovType::Nonrobust => "nonrobust",
+            CovType::HC0 => "HC0",
+            CovType::HC1 => "HC1",
+            CovType::HC2 => "HC2",
+            CovType::HC3 => "HC3",
+        }
+    }
+}
+
+/// One row of the coefficient table; the figures are `None` for a column dropped as a
+/// linear combination of others, and the inference figures without residual degrees
+/// of freedom.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OlsCoef {
+    /// The column's name.
+    pub name: String,
+    /// The least-squares estimate.
+    pub estimate: Option<f64>,
+    /// Its standard error.
+    pub std_error: Option<f64>,
+    /// estimate / standard error.
+    pub t: Option<f64>,
+    /// Two-sided p-value under Student's t with the residual degrees of freedom.
+    pub p_value: Option<f64>,
+    /// The 95% confidence interval.
+    pub ci95: Option<(f64, f64)>,
+}
+
+/// An OLS fit and its summary statistics.
+#[derive(Clone, Debug)]
+pub struct Ols {
+    /// One row per column of the design.
+    pub coefficients: Vec<OlsCoef>,
+    /// Rows.
+    pub nobs: usize,
+    /// The design's numerical rank.
+    pub rank: usize,
+    /// True if the design has a constant column (R² and F are then centred).
+    pub has_constant: bool,
+    /// `rank − 1` with a constant, `rank` without.
+    pub df_model: usize,
+    /// `n − rank`.
+    pub df_resid: usize,
+    /// Residual sum of squares.
+    pub rss: f64,
+    /// `√(RSS/df_resid)`; `None` without residual degrees of freedom.
+    pub sigma: Option<f64>,
+    /// R², centred with a constant and uncentred without.
+    pub r_squared: f64,
+    /// `1 − (1 − R²)·(n − k)/df_resid` with `k` 1 for a constant, 0 without.
+    pub adj_r_squared: Option<f64>,
+    /// The F statistic of all non-constant coefficients being 0, and its p-value (a Wald
+    /// test with the chosen covariance, as statsmodels).
+    pub f_statistic: Option<(f64, f64)>,
+    /// Gaussian log-likelihood at the solution.
+    pub log_likelihood: f64,
+    /// `−2·llf + 2·rank`.
+    pub aic: f64,
+    /// `−2·llf + ln(n)·rank`.
+    pub bic: f64,
+    /// `√(λmax/λmin)` of `XᵀX`, as statsmodels' `condition_number`.
+    pub condition_number: f64,
+    /// The eigenvalues of `XᵀX`, increasing.
+    pub gram_eigenvalues: Vec<f64>,
+    /// The covariance used for the standard errors.
+    pub cov_type: CovType,
+    /// Each dropped column's name with the names of the columns it is a combination of.
+    pub dependent: Vec<(String, Vec<String>)>,
+    /// `y − X·β`.
+    pub residuals: Vec<f64>,
+    /// Refinement steps the solver took.
+    pub refinements: usize,
+}
+
+/// Fits `y ≈ X·β` for the column-major `n × p` design `x` with column `names`. A
+/// constant column (every entry equal and non-zero) is recognised as the intercept.
+///
+/// ```
+/// use model::{ols, CovType};
+/// // y = 1 + 2x + e on five points.
+/// let x = [1.0, 2.0, 3.0, 4.0, 5.0];
+/// let y = [3.1, 4.9, 7.2, 8.8, 11.1];
+/// let design: Vec<f64> = x.iter().copied().chain([1.0; 5]).collect();
+/// let fit = ols(&design, 5, &["x", "(intercept)"], &y, CovType::Nonrobust).unwrap();
+/// assert!((fit.coefficients[0].estimate.unwrap() - 1.99).abs() < 1e-12);
+/// assert!(fit.has_constant && fit.df_resid == 3);
+/// ```
+pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Result<Ols, String> {
+    let p = names.len();
+    if x.len() != n * p || y.len() != n {
+        return Err(format!(
+            "ols: a design of {} values, {p} names and {} targets for {n} rows",
+            x.len(),
+            y.len()
+        ));
+    }
+    if n < p {
+        return Err(format!(
+            "{n} rows for {p} coefficients: least squares needs at least as many rows as coefficients"
+        ));
+    }
+    for (j, name) in names.iter().enumerate() {
+        if let Some(i) = x[j * n..(j + 1) * n].iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "column '{name}', row {}: the value is not finite",
+                i + 1
+            ));
+        }
+    }
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "the target, row {}: the value is not finite",
+            i + 1
+        ));
+    }
+    let ls: LeastSquares = lstsq(x, n, p, y);
+    let k = ls.rank;
+    let col = |j: usize| &x[j * n..(j + 1) * n];
+    let has_constant = (0..p).any(|j| {
+        let c = col(j);
+        c[0] != 0.0 && c.iter().all(|v| *v == c[0])
+    });
+    let df_resid = n - k;
+    let kc = usize::from(has_constant);
+    let df_model = k.saturating_sub(kc);
+    let mut rss_acc = Dot2::default();
+    for r in &ls.residuals {
+        rss_acc.add_prod(*r, *r);
+    }
+    let rss = rss_acc.value();
+    // Total sum of squares about the mean (centred) or about 0 (uncentred).
+    let center = if has_constant {
+        let mut s = Dot2::default();
+        y.iter().for_each(|v| s.add(*v));
+        s.value() / n as f64
+    } else {
+        0.0
+    };
+    let mut tss_acc = Dot2::default();
+    for v in y {
+        let d = v - center;
+        tss_acc.add_prod(d, d);
+    }
+    let tss = tss_acc.value();
+    let r_squared = if tss > 0.0 { 1.0 - rss / tss } else { f64::NAN };
+    let sigma2 = (df_resid > 0).then(|| rss / df_resid as f64);
+    let vcov: Option<Vec<Vec<f64>>> = sigma2.map(|s2| match cov {
+        CovType::Nonrobust => {
+            let mut c = ls.unscaled_cov();
+            c.iter_mut().flatten().for_each(|v| *v *= s2);
+            c
+        }
+        CovType::HC0 | CovType::HC1 | CovType::HC2 | CovType::HC3 => {
+            let e = &ls.residuals;
+            let dof = n as f64 / df_resid as f64;
+            ls.sandwich(|i, h| {
+                let e2 = e[i] * e[i];
+                match cov {
+                    CovType::HC0 => e2,
+                    CovType::HC1 => e2 * dof,
+                    CovType::HC2 => e2 / (1.0 - h),
+                    _ => e2 / ((1.0 - h) * (1.0 - h)),
+                }
+            })
+        }
+    });
+    let df = df_resid as f64;
+    let tcrit = (df_resid > 0).then(|| student_t_quantile(0.975, df));
+    let coefficients: Vec<OlsCoef> = (0..p)
+        .map(|j| {
+            let estimate = ls.coef[j];
+            let se = match (estimate, &vcov) {
+                (Some(_), Some(v)) => Some(v[j][j].max(0.0).sqrt()),
+                _ => None,
+            };
+            let (t, pv, ci) = match (estimate, se, tcrit) {
+                (Some(b), Some(se), Some(tc)) => {
+                    let t = b / se;
+                    // An exact fit has se 0: t is infinite and p is 0, as R prints.
+                    let pv = if se == 0.0 {
+                        if b == 0.0 {
+                            None
+                        } else {
+                            Some(0.0)
+                        }
+                    } else {
+                        Some(2.0 * student_t_sf(t.abs(), df))
+                    };
+                    (
+                        (se > 0.0).then_some(t),
+                        pv,
+                        Some((b - tc * se, b + tc * se)),
+                    )
+                }
+                _ => (None, None, None),
+            };
+            OlsCoef {
+                name: names[j].to_string(),
+                estimate,
+                std_error: se,
+                t,
+                p_value: pv,
+                ci95: ci,
+            }
+        })
+        .collect();
+    let adj_r_squared = (df_resid > 0).then(|| 1.0 - (1.0 - r_squared) * (n - kc) as f64 / df);
+    // F: classical from the sums of squares, or the Wald form with a robust covariance.
+    let f_statistic = match (sigma2, df_model > 0) {
+        (Some(s2), true) => {
+            let f = match (&vcov, cov) {
+                (_, CovType::Nonrobust) => ((tss - rss) / df_model as f64) / s2,
+                (Some(v), _) => {
+                    let idx: Vec<usize> = (0..p)
+                        .filter(|&j| ls.coef[j].is_some())
+                        .filter(|&j| {
+                            let c = col(j);
+                            !(has_constant && c[0] != 0.0 && c.iter().all(|v| *v == c[0]))
+                        })
+                        .collect();
+                    let b: Vec<f64> = idx.iter().map(|&j| ls.coef[j].unwrap_or(0.0)).collect();
+                    let m: Vec<Vec<f64>> = idx
+                        .iter()
+                        .map(|&a| idx.iter().map(|&c| v[a][c]).collect())
+                        .collect();
+                    match crate::closed::cholesky(&m) {
+                        Some(l) => {
+                            let s = crate::closed::cholesky_solve(&l, &b);
+                            b.iter().zip(&s).map(|(a, c)| a * c).sum::<f64>() / idx.len() as f64
+                        }
+                        None => f64::NAN,
+                    }
+                }
+                (None, _) => f64::NAN,
+            };
+            f.is_finite().then(|| (f, f_sf(f, df_model as f64, df)))
+        }
+        _ => None,
+    };
+    let nf = n as f64;
+    let log_likelihood = -nf / 2.0 * ((2.0 * std::f64::consts::PI).ln() + (rss / nf).ln() + 1.0);
+    let aic = -2.0 * log_likelihood + 2.0 * k as f64;
+    let bic = -2.0 * log_likelihood + nf.ln() * k as f64;
+    let gram_eigenvalues = symmetric_eigenvalues(ls.gram());
+    let lmax = gram_eigenvalues.last().copied().unwrap_or(0.0);
+    let lmin = gram_eigenvalues.first().copied().unwrap_or(0.0);
+    let condition_number = if lmin > 0.0 {
+        (lmax / lmin).sqrt()
+    } else {
+        f64::INFINITY
+    };
+    let dependent = ls
+        .dependent
+        .iter()
+        .map(|(j, with)| {
+            (
+                names[*j].to_string(),
+                with.iter().map(|i| names[*i].to_string()).collect(),
+            )
+        })
+        .collect();
+    Ok(Ols {
+        coefficients,
+        nobs: n,
+        rank: k,
+        has_constant,
+        df_model,
+        df_resid,
+        rss,
+        sigma: sigma2.map(f64::sqrt),
+        r_squared,
+        adj_r_squared,
+        f_statistic,
+        log_likelihood,
+        aic,
+        bic,
+        condition_number,
+        gram_eigenvalues,
+        cov_type: cov,
+        dependent,
+        refinements: ls.refinements,
+        residuals: ls.residuals,
+    })
+}
