@@ -1,7 +1,10 @@
-//! `descent fit`: gradient descent beside the closed form, with standard errors, t
-//! statistics and intervals, metrics per split, pictures and a saved model.
+//! `descent fit`: the exact solution (least squares by refined, pivoted QR, with the
+//! report of R's `summary(lm)` and statsmodels; or the exact ridge, lasso or elastic-net
+//! minimiser) beside gradient descent's path to it, with the distance of each descent
+//! coefficient from the solution; metrics per split, pictures and a saved model. Every
+//! figure is computed where the report says: statistics at the solution.
 
-use super::{num, plot, read, Data};
+use super::{num, plot, read, Data, Fail};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use model::*;
@@ -25,6 +28,18 @@ pub(super) struct Fit {
     /// Iterations (updates).
     #[arg(long, default_value_t = 1000)]
     iters: usize,
+    /// Stop gradient descent (full batch) when one update changes the loss and every
+    /// parameter by at most this, relative to their size; 0 runs every iteration.
+    #[arg(long, default_value_t = 1e-10)]
+    tol: f64,
+    /// Fit the linear model without an intercept (through the origin); R² is then
+    /// uncentred, as R and NIST report it.
+    #[arg(long)]
+    no_intercept: bool,
+    /// Standard errors: classical, or heteroskedasticity-robust (White's HC0 and its
+    /// HC1-HC3 corrections, as statsmodels' cov_type).
+    #[arg(long, value_enum, default_value_t = SeArg::Nonrobust)]
+    se: SeArg,
     /// Epochs (instead of --iters).
     #[arg(long)]
     epochs: Option<usize>,
@@ -64,9 +79,32 @@ pub(super) struct Fit {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum OptArg {
+    /// Plain gradient descent (alias: gd).
+    #[value(alias = "gd")]
     Sgd,
     Momentum,
     Adam,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SeArg {
+    Nonrobust,
+    Hc0,
+    Hc1,
+    Hc2,
+    Hc3,
+}
+
+impl From<SeArg> for CovType {
+    fn from(s: SeArg) -> CovType {
+        match s {
+            SeArg::Nonrobust => CovType::Nonrobust,
+            SeArg::Hc0 => CovType::HC0,
+            SeArg::Hc1 => CovType::HC1,
+            SeArg::Hc2 => CovType::HC2,
+            SeArg::Hc3 => CovType::HC3,
+        }
+    }
 }
 
 /// A model the program can fit: the linear model (perhaps on standardised features) or a
@@ -113,12 +151,8 @@ impl Fitted {
                     Some(s) => s.to_original(&lin.weights(), lin.bias()),
                     None => (lin.weights(), lin.bias()),
                 };
-                features
-                    .iter()
-                    .cloned()
-                    .zip(w)
-                    .chain([("(intercept)".to_string(), b)])
-                    .collect()
+                let intercept = lin.has_intercept().then(|| ("(intercept)".to_string(), b));
+                features.iter().cloned().zip(w).chain(intercept).collect()
             }
             Fitted::Formula(f) => f
                 .parameter_names()
@@ -126,22 +160,6 @@ impl Fitted {
                 .map(|s| s.to_string())
                 .zip(f.values())
                 .collect(),
-        }
-    }
-
-    /// The Jacobian of the predictions with respect to the coefficients, on raw features.
-    fn jacobian(&self, x: &Tensor) -> Tensor {
-        match self {
-            Fitted::Linear { .. } => {
-                let (n, d) = (x.shape()[0], x.shape()[1]);
-                let mut j = Vec::with_capacity(n * (d + 1));
-                for i in 0..n {
-                    j.extend_from_slice(&x.data()[i * d..(i + 1) * d]);
-                    j.push(1.0);
-                }
-                Tensor::new(j, &[n, d + 1])
-            }
-            Fitted::Formula(f) => f.jacobian(x),
         }
     }
 }
@@ -160,6 +178,18 @@ fn check_options(f: &Fit) -> Result<(), String> {
             "--l2 and --l1 must be zero or positive, got {} and {}",
             f.l2, f.l1
         ));
+    }
+    if f.tol.is_nan() || f.tol < 0.0 {
+        return Err(format!("--tol must be zero or positive, got {}", f.tol));
+    }
+    if f.no_intercept && f.data.standardize {
+        return Err("--standardize centres the features, which needs an intercept: drop --no-intercept, or scale the columns yourself".into());
+    }
+    if f.no_intercept && f.model.is_some() {
+        return Err("--no-intercept applies to the linear model; a formula without a constant term has none".into());
+    }
+    if f.se != SeArg::Nonrobust && (f.l1 > 0.0 || f.l2 > 0.0) {
+        return Err("--se: penalised fits have no standard errors".into());
     }
     if f.batch_size == Some(0) {
         return Err("--batch-size must be at least 1".into());
@@ -212,7 +242,18 @@ pub(super) fn load_formula(
     Ok((formula, loaded))
 }
 
-fn parse_init_linear(s: &str, d: usize) -> Result<Linear, String> {
+fn parse_init_linear(s: &str, d: usize, intercept: bool) -> Result<Linear, String> {
+    if !intercept {
+        if matches!(s, "zeros" | "uniform" | "normal") {
+            return Ok(Linear::without_intercept(
+                &parse_init_linear(s, d, true)?.weights(),
+            ));
+        }
+        // d weights: parse them as d weights and a bias of 0.
+        let lin = parse_init_linear(&format!("{s},0"), d, true)
+            .map_err(|_| format!("--init: without an intercept give {d} weights, got '{s}'"))?;
+        return Ok(Linear::without_intercept(&lin.weights()));
+    }
     Ok(match s {
         "zeros" => Linear::new(d, 1, Init::Zeros),
         "uniform" => Linear::new(d, 1, Init::Uniform(0)),
@@ -276,18 +317,40 @@ pub(super) fn parse_init_formula(s: &str, mut formula: Formula) -> Result<Formul
     Ok(formula)
 }
 
+/// The exact minimiser of the objective gradient descent trains on, in the data's units.
+pub(super) struct Reference {
+    /// How it was computed.
+    pub method: &'static str,
+    /// One per coefficient; `None` for a column dropped as a combination of others.
+    pub coef: Vec<Option<f64>>,
+    /// The OLS report, for unpenalised least squares.
+    pub ols: Option<Ols>,
+}
+
 /// Everything a fit produced, for the report, the JSON, the pictures and the saved model.
 pub(super) struct Report {
     pub fitted: Fitted,
     pub formula_text: Option<String>,
     pub target: String,
     pub features: Vec<String>,
+    /// Gradient descent's coefficients, in the data's units.
     pub coefficients: Vec<(String, f64)>,
+    pub reference: Option<Reference>,
+    /// Why there is no exact solution, or what it leaves out.
+    pub reference_note: Option<String>,
+    /// The reference's coefficients when it has every one (for pictures).
     pub closed: Option<Vec<f64>>,
-    pub closed_note: Option<String>,
-    pub inference: Result<Inference, String>,
+    /// Standard errors at descent's estimate, for a nonlinear formula that converged.
+    pub inference: Option<Result<Inference, String>>,
+    /// Per split, at the reference when there is one, else at descent's estimate.
     pub metrics: Vec<(&'static str, Metrics)>,
+    pub metrics_at: &'static str,
+    /// Descent's own training MSE.
+    pub descent_mse: f64,
+    /// Per coefficient: descent − reference, and whether it is within the tolerance.
+    pub gaps: Vec<Option<(f64, bool)>>,
     pub history: History,
+    pub tol: f64,
     /// The parameters after each update, when there are exactly two (for the loss
     /// surface picture).
     pub path: Vec<(f64, f64)>,
@@ -304,38 +367,62 @@ pub(super) struct Report {
 }
 
 impl Report {
-    /// The training MSE at the closed-form coefficients: the floor descent approaches
-    /// (`None` for penalised fits, whose objective is not the MSE alone).
+    /// The training MSE at the exact solution: the floor descent approaches (`None` for
+    /// penalised fits, whose objective is not the MSE alone).
     pub(super) fn closed_mse(&self) -> Option<f64> {
         let c = self.closed.as_ref().filter(|_| !self.penalised)?;
-        let d = &self.train_raw;
-        let pred = match &self.fitted {
-            Fitted::Linear { .. } => {
-                let k = c.len() - 1;
-                Linear::from_coefficients(&c[..k], c[k]).predict(&d.x)
-            }
-            Fitted::Formula(f) => {
-                let mut f = f.clone();
-                let names: Vec<String> =
-                    f.parameter_names().iter().map(|s| s.to_string()).collect();
-                for (n, v) in names.iter().zip(c) {
-                    f.set(n, *v).ok()?;
-                }
-                f.predict(&d.x)
-            }
-        };
-        Some(metrics(&pred, &d.y).mse)
+        Some(
+            metrics(
+                &predict_with(&self.fitted, c, &self.train_raw.x)?,
+                &self.train_raw.y,
+            )
+            .mse,
+        )
     }
 
-    /// Descent's training MSE and the closed form's, when descent is visibly short of it.
-    fn short_of_closed_form(&self) -> Option<(f64, f64)> {
-        let best = self.closed_mse()?;
-        let own = self.metrics.first()?.1.mse;
-        (own > best * (1.0 + 1e-4) + 1e-12).then_some((own, best))
+    /// True when descent reached the reference in every coefficient.
+    fn reached(&self) -> Option<bool> {
+        self.reference.as_ref()?;
+        Some(self.gaps.iter().flatten().all(|g| g.1))
+    }
+
+    /// The coefficients the report is about: the reference's when it has every one.
+    fn reported(&self) -> Vec<(String, f64)> {
+        match &self.closed {
+            Some(c) => self
+                .coefficients
+                .iter()
+                .zip(c)
+                .map(|((n, _), v)| (n.clone(), *v))
+                .collect(),
+            None => self.coefficients.clone(),
+        }
     }
 }
 
-pub(super) fn fit(f: &Fit) -> Result<(), String> {
+/// Predictions for raw features with the coefficients `c` (in the data's units).
+fn predict_with(fitted: &Fitted, c: &[f64], x: &Tensor) -> Option<Tensor> {
+    Some(match fitted {
+        Fitted::Linear { lin, .. } => {
+            let d = x.shape()[1];
+            if lin.has_intercept() {
+                Linear::from_coefficients(&c[..d], c[d]).predict(x)
+            } else {
+                Linear::without_intercept(&c[..d]).predict(x)
+            }
+        }
+        Fitted::Formula(f) => {
+            let mut f = f.clone();
+            let names: Vec<String> = f.parameter_names().iter().map(|s| s.to_string()).collect();
+            for (n, v) in names.iter().zip(c) {
+                f.set(n, *v).ok()?;
+            }
+            f.predict(x)
+        }
+    })
+}
+
+pub(super) fn fit(f: &Fit) -> Result<(), Fail> {
     check_options(f)?;
     let bytes = read(&f.data.file)?;
     let (formula, raw) = match &f.model {
@@ -366,17 +453,175 @@ pub(super) fn fit(f: &Fit) -> Result<(), String> {
     Ok(())
 }
 
-fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, String> {
+/// The exact solution on the training rows, in the data's units, or why there is none.
+fn reference(
+    f: &Fit,
+    fitted: &Fitted,
+    raw: &Dataset,
+    tr: &Dataset,
+    scaler: &Option<Standardizer>,
+) -> Result<(Option<Reference>, Option<String>), Fail> {
+    let (n, d) = (raw.len(), raw.dim());
+    let y = raw.y.data();
+    match fitted {
+        Fitted::Linear { lin, .. } if f.l1 == 0.0 && f.l2 == 0.0 => {
+            let intercept = lin.has_intercept();
+            let mut x: Vec<f64> = (0..d)
+                .flat_map(|j| (0..n).map(move |i| raw.x.data()[i * d + j]))
+                .collect();
+            let mut names: Vec<&str> = raw.features.iter().map(String::as_str).collect();
+            if intercept {
+                x.extend(std::iter::repeat_n(1.0, n));
+                names.push("(intercept)");
+            }
+            if n < names.len() {
+                return Ok((
+                    None,
+                    Some(format!(
+                        "no least-squares solution: {n} training rows for {} coefficients",
+                        names.len()
+                    )),
+                ));
+            }
+            let o = ols(&x, n, &names, y, f.se.into()).map_err(Fail::numerical)?;
+            let coef = o.coefficients.iter().map(|c| c.estimate).collect();
+            Ok((
+                Some(Reference {
+                    method: "least squares (pivoted QR, refined)",
+                    coef,
+                    ols: Some(o),
+                }),
+                None,
+            ))
+        }
+        Fitted::Linear { lin, .. } => {
+            let intercept = lin.has_intercept();
+            let (w, b, method) = if f.l1 == 0.0 {
+                // Ridge: least squares on [A; √(n·l2)·I] (the intercept's row left out).
+                let (m, p) = (tr.len(), tr.dim() + usize::from(intercept));
+                let rows = m + tr.dim();
+                let mut a = vec![0.0; rows * p];
+                let mut rhs = tr.y.data().to_vec();
+                rhs.extend(std::iter::repeat_n(0.0, tr.dim()));
+                let root = (m as f64 * f.l2).sqrt();
+                for j in 0..p {
+                    for i in 0..m {
+                        a[j * rows + i] = if j < tr.dim() { tr.row(i)[j] } else { 1.0 };
+                    }
+                    if j < tr.dim() {
+                        a[j * rows + m + j] = root;
+                    }
+                }
+                let s = lstsq(&a, rows, p, &rhs);
+                let c: Vec<f64> = s.coef.iter().map(|v| v.unwrap_or(0.0)).collect();
+                let b = if intercept { c[tr.dim()] } else { 0.0 };
+                (c[..tr.dim()].to_vec(), b, "exact ridge minimiser (QR)")
+            } else if intercept {
+                let ((w, b), _) = elastic_net(tr, f.l1, f.l2);
+                let what = if f.l2 > 0.0 {
+                    "exact elastic-net minimiser (coordinate descent)"
+                } else {
+                    "exact lasso minimiser (coordinate descent)"
+                };
+                (w, b, what)
+            } else {
+                return Ok((
+                    None,
+                    Some("no exact lasso minimiser without an intercept".into()),
+                ));
+            };
+            let (w, b) = match scaler {
+                Some(s) => s.to_original(&w, b),
+                None => (w, b),
+            };
+            let mut coef: Vec<Option<f64>> = w.into_iter().map(Some).collect();
+            if intercept {
+                coef.push(Some(b));
+            }
+            Ok((
+                Some(Reference {
+                    method,
+                    coef,
+                    ols: None,
+                }),
+                None,
+            ))
+        }
+        Fitted::Formula(fm) if f.l1 == 0.0 && f.l2 == 0.0 => match fm.linear_design(raw) {
+            Some((j, f0)) => {
+                let p = fm.parameter_names().len();
+                if n < p {
+                    return Ok((None, Some(format!("{n} training rows for {p} parameters"))));
+                }
+                let j = &j;
+                let cm: Vec<f64> = (0..p)
+                    .flat_map(|k| (0..n).map(move |i| j[i * p + k]))
+                    .collect();
+                let rhs: Vec<f64> = y.iter().zip(&f0).map(|(y, f)| y - f).collect();
+                let names = fm.parameter_names();
+                let o = ols(&cm, n, &names, &rhs, f.se.into()).map_err(Fail::numerical)?;
+                // R² and F against the target itself, not the offset target y − f(0).
+                let o = if f0.iter().any(|v| *v != 0.0) {
+                    restate_against(o, y)
+                } else {
+                    o
+                };
+                let coef = o.coefficients.iter().map(|c| c.estimate).collect();
+                Ok((
+                    Some(Reference {
+                        method: "least squares (pivoted QR of the formula's Jacobian, refined)",
+                        coef,
+                        ols: Some(o),
+                    }),
+                    None,
+                ))
+            }
+            None => Ok((
+                None,
+                Some("no closed form: the formula is not linear in its parameters".into()),
+            )),
+        },
+        Fitted::Formula(_) => Ok((
+            None,
+            Some("no exact minimiser for a penalised formula".into()),
+        )),
+    }
+}
+
+/// An OLS fit of `y − f(0)` restated for `y`: the residuals are the same, so only R²
+/// (and adjusted R²) change; the F test of the formula's non-constant parameters keeps
+/// its meaning.
+fn restate_against(mut o: Ols, y: &[f64]) -> Ols {
+    let n = y.len() as f64;
+    let center = if o.has_constant {
+        y.iter().sum::<f64>() / n
+    } else {
+        0.0
+    };
+    let tss: f64 = y.iter().map(|v| (v - center) * (v - center)).sum();
+    o.r_squared = 1.0 - o.rss / tss;
+    let kc = usize::from(o.has_constant);
+    o.adj_r_squared = (o.df_resid > 0)
+        .then(|| 1.0 - (1.0 - o.r_squared) * (o.nobs - kc) as f64 / o.df_resid as f64);
+    o
+}
+
+/// Whether descent's `got` has reached the reference `want`: within 1e-4 relative, or
+/// moving the predictions by at most 1e-6 of the target's root mean square (so a
+/// coefficient the data barely determine is judged by its effect, in any units).
+fn close_enough(got: f64, want: f64, column_rms: f64, target_rms: f64) -> bool {
+    let gap = (got - want).abs();
+    gap <= 1e-4 * want.abs() || gap * column_rms <= 1e-6 * target_rms
+}
+
+fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> {
     let parts = if f.shuffle {
         split_shuffled(&raw, &f.split, f.seed)
     } else {
         split_chronological(&raw, &f.split)
     };
     if parts.iter().any(Dataset::is_empty) {
-        return Err(format!(
-            "--split: a split of {} rows leaves a part empty",
-            raw.len()
-        ));
+        return Err(format!("--split: a split of {} rows leaves a part empty", raw.len()).into());
     }
     let formula_text = formula.as_ref().map(|fm| fm.text().to_string());
     let scaler = f.data.standardize.then(|| Standardizer::fit(&parts[0].x));
@@ -386,24 +631,70 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, String
     let mut fitted = match formula {
         Some(fm) => Fitted::Formula(parse_init_formula(&f.init, fm)?),
         None => Fitted::Linear {
-            lin: parse_init_linear(&f.init, tr.dim())?,
+            lin: parse_init_linear(&f.init, tr.dim(), !f.no_intercept)?,
             scaler: scaler.clone(),
         },
     };
+    let train_raw = parts[0].clone();
+    let (reference, reference_note) = reference(f, &fitted, &train_raw, &tr, &scaler)?;
     let is_formula = matches!(fitted, Fitted::Formula(_));
-    let curv = curvature(fitted.model(), &tr, f.l2);
-    let (lr, lr_how) = match (f.lr, is_formula, &curv) {
+    // The step: from the Gram matrix's eigenvalues for the linear model (the OLS report
+    // has them for raw, unpenalised data), from Hessian-vector products for a formula.
+    let needs_curvature = f.lr.is_none() && f.optimizer != OptArg::Adam;
+    let curv: Option<Result<Curvature, String>> = match &fitted {
+        Fitted::Linear { lin, .. } => {
+            let n = tr.len();
+            let mut mask = vec![true; tr.dim()];
+            if lin.has_intercept() {
+                mask.push(false);
+            }
+            let from_ols = reference
+                .as_ref()
+                .and_then(|r| r.ols.as_ref())
+                .filter(|_| scaler.is_none() && f.l2 == 0.0);
+            match from_ols {
+                Some(o) => Some(Ok(Curvature {
+                    lambda_max: 2.0 / n as f64 * o.gram_eigenvalues.last().copied().unwrap_or(0.0),
+                    lambda_min: 2.0 / n as f64 * o.gram_eigenvalues.first().copied().unwrap_or(0.0),
+                })),
+                None if needs_curvature => Some(Ok(Curvature::from_gram(
+                    &design_gram(&tr.x, lin.has_intercept()),
+                    n,
+                    f.l2,
+                    &mask,
+                ))),
+                None => None,
+            }
+        }
+        Fitted::Formula(_) => needs_curvature.then(|| curvature(fitted.model(), &tr, f.l2)),
+    };
+    let target_scale = {
+        let y = tr.y.data();
+        let n = y.len().max(1) as f64;
+        let mean = y.iter().sum::<f64>() / n;
+        let sd = (y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+        sd.max(mean.abs())
+    };
+    let (lr, lr_how) = match (f.lr, f.optimizer, is_formula, &curv) {
         (Some(lr), ..) => (lr, "given"),
-        (None, false, Ok(c)) => (
+        (None, OptArg::Adam, ..) => (
+            target_scale / 100.0,
+            "Adam's default: 1/100 of the target's scale max(sd, |mean|), the distance its steps must cover",
+        ),
+        (None, _, false, Some(Ok(c))) if c.lambda_max > 0.0 && c.lambda_max.is_finite() => (
             c.safe_lr(),
             "1/λmax: the steepest direction settles at once, the rest shrink monotonically",
         ),
-        (None, false, Err(e)) => return Err(format!("cannot measure the loss's curvature: {e}")),
-        (None, true, Ok(c)) if c.lambda_max.abs() > 0.0 && c.lambda_max.is_finite() => (
+        (None, _, false, _) => {
+            return Err(Fail::numerical(
+                "cannot take a default step: the loss's curvature is not positive and finite (give --lr)",
+            ))
+        }
+        (None, _, true, Some(Ok(c))) if c.lambda_max.abs() > 0.0 && c.lambda_max.is_finite() => (
             1.0 / c.lambda_max.abs(),
             "1/|λmax| at the start, then halved on any rise and grown 10% on each fall",
         ),
-        (None, true, _) => (
+        (None, _, true, _) => (
             1e-3,
             "1e-3 (the start is flat), then halved on any rise and grown 10% on each fall",
         ),
@@ -416,7 +707,9 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, String
     let n = tr.len();
     let batch = f.batch_size.unwrap_or(n).clamp(1, n.max(1));
     let total = match f.epochs {
-        Some(e) => e * n.div_ceil(batch),
+        Some(e) => e
+            .checked_mul(n.div_ceil(batch))
+            .ok_or_else(|| Fail::input(format!("--epochs {e}: too many updates to count")))?,
         None => f.iters,
     };
     let two_params = fitted
@@ -457,6 +750,7 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, String
             .map_or(Schedule::Iterations(f.iters), Schedule::Epochs),
         batch_size: f.batch_size,
         seed: f.seed,
+        tol: (f.tol > 0.0).then_some(f.tol),
         l2: f.l2,
         l1: f.l1,
         log_every: every,
@@ -495,52 +789,136 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, String
                 ));
             }
         },
-    )
-    .map_err(|e| e.to_string());
+    );
     bar.finish_and_clear();
-    let history = history?;
+    let history = history.map_err(|e| Fail::numerical(e.to_string()))?;
     let seconds = start.elapsed().as_secs_f64();
 
     let features = tr.features.clone();
     let coefficients = fitted.coefficients(&features);
-    let (closed, closed_note) = closed_form(&fitted, &tr, &scaler, f);
-    let train_raw = parts[0].clone();
-    let inference = if f.l1 > 0.0 || f.l2 > 0.0 {
-        Err("standard errors are not reported for penalised fits".to_string())
-    } else {
-        let pred = fitted.predict(&train_raw.x);
-        let r: Vec<f64> = train_raw
-            .y
-            .data()
-            .iter()
-            .zip(pred.data())
-            .map(|(y, p)| y - p)
-            .collect();
-        let est: Vec<f64> = coefficients.iter().map(|c| c.1).collect();
-        let names: Vec<&str> = coefficients.iter().map(|c| c.0.as_str()).collect();
-        inference(&fitted.jacobian(&train_raw.x), &r, &est, &names)
+    if let Some((name, v)) = coefficients.iter().find(|c| !c.1.is_finite()) {
+        return Err(Fail::numerical(format!(
+            "gradient descent ended with {name} = {v} after {} iterations (learning rate {}): try a smaller --lr",
+            history.iterations,
+            tape::fmt_g(lr)
+        )));
+    }
+    // A dropped column's coefficient counts as 0 in predictions, as R's `predict` does.
+    let closed: Option<Vec<f64>> = reference
+        .as_ref()
+        .map(|r| r.coef.iter().map(|c| c.unwrap_or(0.0)).collect());
+    let rank_deficient = reference
+        .as_ref()
+        .is_some_and(|r| r.coef.iter().any(Option::is_none));
+    // Descent's distance from the reference, per coefficient, judged in the data's units.
+    let gaps: Vec<Option<(f64, bool)>> = match &reference {
+        // Many coefficient vectors fit a rank-deficient design equally well: judge
+        // descent by its predictions, which are unique.
+        Some(_) if rank_deficient => {
+            let c = closed.as_deref().unwrap_or_default();
+            let at = predict_with(&fitted, c, &train_raw.x);
+            let own = fitted.predict(&train_raw.x);
+            let y = train_raw.y.data();
+            let rms = |v: &mut dyn Iterator<Item = f64>| {
+                (v.map(|a| a * a).sum::<f64>() / y.len().max(1) as f64).sqrt()
+            };
+            let ok = at.is_some_and(|at| {
+                rms(&mut at.data().iter().zip(own.data()).map(|(a, b)| a - b))
+                    <= 1e-6 * rms(&mut y.iter().copied())
+            });
+            vec![Some((f64::NAN, ok)); 1]
+        }
+        Some(r) => {
+            let x = train_raw.x.data();
+            let (m, d) = (train_raw.len(), train_raw.dim());
+            let rms = |v: &mut dyn Iterator<Item = f64>| {
+                (v.map(|a| a * a).sum::<f64>() / m.max(1) as f64).sqrt()
+            };
+            let target_rms = rms(&mut train_raw.y.data().iter().copied());
+            coefficients
+                .iter()
+                .enumerate()
+                .map(|(j, (name, got))| {
+                    let want = r.coef[j]?;
+                    let col = match &fitted {
+                        Fitted::Linear { .. } if j < d => rms(&mut (0..m).map(|i| x[i * d + j])),
+                        Fitted::Linear { .. } => 1.0,
+                        Fitted::Formula(fm) => {
+                            // The Jacobian column: how the predictions move with it.
+                            let jac = fm.jacobian(&train_raw.x);
+                            let p = fm.parameter_names().len();
+                            let k = fm.parameter_names().iter().position(|p| p == name)?;
+                            rms(&mut (0..m).map(|i| jac.data()[i * p + k]))
+                        }
+                    };
+                    Some((got - want, close_enough(*got, want, col, target_rms)))
+                })
+                .collect()
+        }
+        None => vec![None; coefficients.len()],
+    };
+    // Standard errors at descent's estimate only for a nonlinear formula whose descent
+    // passed its convergence test.
+    let inference = match (&fitted, &reference) {
+        (Fitted::Formula(fm), None) if f.l1 == 0.0 && f.l2 == 0.0 => Some(if history.converged {
+            let pred = fitted.predict(&train_raw.x);
+            let r: Vec<f64> = train_raw
+                .y
+                .data()
+                .iter()
+                .zip(pred.data())
+                .map(|(y, p)| y - p)
+                .collect();
+            let est: Vec<f64> = coefficients.iter().map(|c| c.1).collect();
+            let names: Vec<&str> = coefficients.iter().map(|c| c.0.as_str()).collect();
+            inference(&fm.jacobian(&train_raw.x), &r, &est, &names)
+        } else {
+            Err(format!(
+                "no standard errors: gradient descent stopped at its iteration limit ({}) without passing its convergence test (--tol {}), so its estimate is not the least-squares solution",
+                history.iterations,
+                tape::fmt_g(f.tol)
+            ))
+        }),
+        _ => None,
     };
     let names = ["train", "valid", "test"];
     let splits_raw: Vec<(&'static str, Dataset)> = names.into_iter().zip(parts).collect();
+    let at_reference = closed.is_some();
     let metrics = splits_raw
         .iter()
-        .map(|(n, d)| (*n, model::metrics(&fitted.predict(&d.x), &d.y)))
+        .map(|(n, d)| {
+            let pred = match &closed {
+                Some(c) => predict_with(&fitted, c, &d.x).unwrap_or_else(|| fitted.predict(&d.x)),
+                None => fitted.predict(&d.x),
+            };
+            (*n, model::metrics(&pred, &d.y))
+        })
         .collect();
+    let descent_mse = model::metrics(&fitted.predict(&train_raw.x), &train_raw.y).mse;
     Ok(Report {
         formula_text,
         target: tr.target.clone(),
         features,
         coefficients,
+        reference,
+        reference_note,
         closed,
-        closed_note,
         inference,
         metrics,
+        metrics_at: if at_reference {
+            "at the exact solution"
+        } else {
+            "at descent's estimate"
+        },
+        descent_mse,
+        gaps,
         history,
+        tol: f.tol,
         path,
         lr,
         lr_how,
         optimizer: opt.name(),
-        curvature: curv.ok(),
+        curvature: curv.and_then(Result::ok),
         seconds,
         train: tr,
         train_raw,
@@ -550,90 +928,28 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, String
     })
 }
 
-/// The closed-form coefficients in the data's units, or why there are none.
-fn closed_form(
-    fitted: &Fitted,
-    tr: &Dataset,
-    scaler: &Option<Standardizer>,
-    f: &Fit,
-) -> (Option<Vec<f64>>, Option<String>) {
-    match fitted {
-        Fitted::Linear { .. } => match least_squares(tr, f.l2, Solver::Qr) {
-            Ok((w, b)) => {
-                let (w, b) = match scaler {
-                    Some(s) => s.to_original(&w, b),
-                    None => (w, b),
-                };
-                let mut v = w;
-                v.push(b);
-                let note = (f.l1 > 0.0).then(|| "closed form is without the lasso term".into());
-                (Some(v), note)
-            }
-            Err(e) => (None, Some(format!("closed form: {e}"))),
-        },
-        Fitted::Formula(fm) if f.l1 == 0.0 && f.l2 == 0.0 => match fm.closed_form(tr) {
-            Some(Ok(v)) => (Some(v), None),
-            Some(Err(e)) => (None, Some(format!("closed form: {e}"))),
-            None => (
-                None,
-                Some("no closed form: the formula is not linear in its parameters".into()),
-            ),
-        },
-        Fitted::Formula(_) => (None, Some("no closed form for a penalised formula".into())),
-    }
-}
-
 fn p_value(p: f64) -> String {
     if p < 2e-16 {
         "<2e-16".into()
+    } else if p < 1e-3 {
+        format!("{p:.1e}")
     } else {
         format!("{p:.3}")
     }
+}
+
+/// A figure for the table: `-` where there is none.
+fn g(x: Option<f64>) -> String {
+    x.map_or("-".to_string(), tape::fmt_g)
 }
 
 fn print_report(r: &Report) {
     if let Some(t) = &r.formula_text {
         println!("model: {t}");
     }
-    let stats = r.inference.as_ref().ok();
-    println!(
-        "\n{:<14} {:>12} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12}",
-        "coefficient", "descent", "closed form", "std err", "t", "P>|t|", "[0.025", "0.975]"
-    );
-    for (i, (name, v)) in r.coefficients.iter().enumerate() {
-        let c = r
-            .closed
-            .as_ref()
-            .map_or("-".to_string(), |c| tape::fmt_g(c[i]));
-        let s = stats.map(|s| &s.coefficients[i]);
-        let g = |x: Option<f64>| x.map_or("-".to_string(), tape::fmt_g);
-        println!(
-            "{name:<14} {:>12} {c:>12} {:>11} {:>9} {:>7} {:>12} {:>12}",
-            tape::fmt_g(*v),
-            g(s.map(|s| s.std_error)),
-            s.map_or("-".into(), |s| format!("{:.3}", s.t)),
-            s.map_or("-".into(), |s| p_value(s.p_value)),
-            g(s.map(|s| s.ci95.0)),
-            g(s.map(|s| s.ci95.1)),
-        );
-    }
-    if let Some((own, best)) = r.short_of_closed_form() {
-        println!(
-            "\nnote: descent has not reached the minimum yet: training MSE {} against {} at the closed form; try --standardize, more --iters, or another --lr",
-            tape::fmt_g(own),
-            tape::fmt_g(best)
-        );
-    }
-    match &r.inference {
-        Ok(s) => println!(
-            "\nresidual standard error {} on {} degrees of freedom",
-            tape::fmt_g(s.sigma),
-            s.df
-        ),
-        Err(e) => println!("\n({e})"),
-    }
-    if let Some(note) = &r.closed_note {
-        println!("({note})");
+    match &r.reference {
+        Some(reference) => print_reference_table(r, reference),
+        None => print_descent_table(r),
     }
     println!();
     for (n, m) in &r.metrics {
@@ -645,6 +961,7 @@ fn print_report(r: &Report) {
             tape::fmt_g(m.r2)
         );
     }
+    println!("(metrics {})", r.metrics_at);
     let curv = r.curvature.map_or(String::new(), |c| {
         format!(
             "; Hessian λmax {}, λmin {}",
@@ -652,8 +969,21 @@ fn print_report(r: &Report) {
             tape::fmt_g(c.lambda_min)
         )
     });
+    let stop = if r.history.converged {
+        format!(
+            "converged: loss and parameters changed by less than {} (relative)",
+            tape::fmt_g(r.tol)
+        )
+    } else if r.tol > 0.0 {
+        format!(
+            "stopped at the iteration limit before the convergence test (--tol {}) passed",
+            tape::fmt_g(r.tol)
+        )
+    } else {
+        "ran every iteration (--tol 0)".to_string()
+    };
     println!(
-        "\n{} iterations of {} at lr {} ({}), {:.3} s{curv}",
+        "\ndescent: {} iterations of {} at lr {} ({}), {:.3} s; {stop}{curv}",
         r.history.iterations,
         r.optimizer,
         tape::fmt_g(r.lr),
@@ -662,37 +992,272 @@ fn print_report(r: &Report) {
     );
 }
 
+/// The exact solution's table, descent beside it.
+fn print_reference_table(r: &Report, reference: &Reference) {
+    let o = reference.ols.as_ref();
+    println!("\n{}, with gradient descent beside it:", reference.method);
+    if o.is_some() {
+        println!(
+            "{:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12} {:>12} {:>10}",
+            "coefficient",
+            "estimate",
+            "std err",
+            "t",
+            "P>|t|",
+            "[0.025",
+            "0.975]",
+            "descent",
+            "gap"
+        );
+    } else {
+        println!(
+            "{:<14} {:>12} {:>12} {:>10}",
+            "coefficient", "estimate", "descent", "gap"
+        );
+    }
+    for (i, (name, v)) in r.coefficients.iter().enumerate() {
+        let gap = r
+            .gaps
+            .get(i)
+            .copied()
+            .flatten()
+            .filter(|g| g.0.is_finite())
+            .map_or("-".to_string(), |(d, _)| tape::fmt_g(d));
+        match o {
+            Some(o) => {
+                let c = &o.coefficients[i];
+                if c.estimate.is_none() {
+                    println!(
+                        "{name:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12} {:>12} {gap:>10}",
+                        "NA (dropped)",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        tape::fmt_g(*v)
+                    );
+                    continue;
+                }
+                println!(
+                    "{name:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12} {:>12} {gap:>10}",
+                    g(c.estimate),
+                    g(c.std_error),
+                    c.t.map_or("-".into(), |t| format!("{t:.3}")),
+                    c.p_value.map_or("-".into(), p_value),
+                    g(c.ci95.map(|c| c.0)),
+                    g(c.ci95.map(|c| c.1)),
+                    tape::fmt_g(*v),
+                );
+            }
+            None => println!(
+                "{name:<14} {:>12} {:>12} {gap:>10}",
+                g(reference.coef[i]),
+                tape::fmt_g(*v)
+            ),
+        }
+    }
+    if let Some(o) = o {
+        for (col, with) in &o.dependent {
+            println!(
+                "\nnote: {col} is a linear combination of {} (the design has rank {} of {}): it has no coefficient, as R marks it NA",
+                with.join(", "),
+                o.rank,
+                o.coefficients.len()
+            );
+        }
+        match o.sigma {
+            Some(s) => println!(
+                "\nresidual standard error {} on {} degrees of freedom",
+                tape::fmt_g(s),
+                o.df_resid
+            ),
+            None => println!("\n(no residual degrees of freedom: no standard errors)"),
+        }
+        let centred = if o.has_constant {
+            ""
+        } else {
+            " (uncentred: no constant)"
+        };
+        if o.r_squared.is_finite() {
+            println!(
+                "R² {}, adjusted R² {}{centred}",
+                tape::fmt_g(o.r_squared),
+                g(o.adj_r_squared)
+            );
+        } else {
+            println!("R² undefined: the target does not vary");
+        }
+        if let Some((fv, pv)) = o.f_statistic {
+            println!(
+                "F {} on {} and {} DF, p-value {}{}",
+                tape::fmt_g(fv),
+                o.df_model,
+                o.df_resid,
+                p_value(pv),
+                if o.cov_type == CovType::Nonrobust {
+                    ""
+                } else {
+                    " (Wald, robust covariance)"
+                }
+            );
+        }
+        if o.log_likelihood.is_finite() {
+            println!(
+                "log-likelihood {}, AIC {}, BIC {}",
+                tape::fmt_g(o.log_likelihood),
+                tape::fmt_g(o.aic),
+                tape::fmt_g(o.bic)
+            );
+        } else {
+            println!("log-likelihood, AIC, BIC undefined: the fit is exact (RSS 0)");
+        }
+        if o.cov_type != CovType::Nonrobust {
+            println!(
+                "standard errors: {} (heteroskedasticity-robust)",
+                o.cov_type.name()
+            );
+        }
+        if o.rank < o.coefficients.len() {
+            println!(
+                "condition number infinite: the design is singular (rank {} of {})",
+                o.rank,
+                o.coefficients.len()
+            );
+        } else if o.condition_number.is_finite() {
+            println!("condition number {}", tape::fmt_g(o.condition_number));
+            if o.condition_number > 1000.0 {
+                println!(
+                    "warning: the condition number is large ({}): this might indicate strong multicollinearity or other numerical problems",
+                    tape::fmt_g(o.condition_number)
+                );
+            }
+        } else {
+            println!("condition number infinite: the design is singular");
+        }
+    }
+    match r.reached() {
+        Some(true) if r.gaps.len() < r.coefficients.len() => println!(
+            "\ndescent reached the solution's predictions (within 1e-6 of the target's scale); with dependent columns its coefficients are one of many equally good sets"
+        ),
+        Some(true) => println!(
+            "\ndescent reached the solution: every coefficient within 1e-4 of it (relative), or moving the predictions by at most 1e-6 of the target's scale"
+        ),
+        Some(false) if r.gaps.len() < r.coefficients.len() => println!(
+            "\nnote: descent has not reached the solution's predictions; the table's statistics are at the solution"
+        ),
+        _ => {
+            let worst = r
+                .gaps
+                .iter()
+                .zip(&r.coefficients)
+                .filter_map(|(g, c)| g.filter(|g| !g.1).map(|g| (c, g.0)))
+                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+            if let Some(((name, v), gap)) = worst {
+                println!(
+                    "\nnote: descent has not reached the solution: {name} is {} where the solution has {} (gap {}); the table's statistics are at the solution. Try --standardize, more --iters, or another --lr",
+                    tape::fmt_g(*v),
+                    tape::fmt_g(v - gap),
+                    tape::fmt_g(gap)
+                );
+            }
+        }
+    }
+    println!("descent's training MSE {}", tape::fmt_g(r.descent_mse));
+    if let Some(note) = &r.reference_note {
+        println!("({note})");
+    }
+}
+
+/// Descent's own table, for a formula with no exact solution.
+fn print_descent_table(r: &Report) {
+    let stats = r.inference.as_ref().and_then(|i| i.as_ref().ok());
+    println!(
+        "\n{:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12}",
+        "coefficient", "descent", "std err", "t", "P>|t|", "[0.025", "0.975]"
+    );
+    for (i, (name, v)) in r.coefficients.iter().enumerate() {
+        let s = stats.map(|s| &s.coefficients[i]);
+        println!(
+            "{name:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12}",
+            tape::fmt_g(*v),
+            g(s.map(|s| s.std_error)),
+            s.map_or("-".into(), |s| format!("{:.3}", s.t)),
+            s.map_or("-".into(), |s| p_value(s.p_value)),
+            g(s.map(|s| s.ci95.0)),
+            g(s.map(|s| s.ci95.1)),
+        );
+    }
+    match &r.inference {
+        Some(Ok(s)) => println!(
+            "\nresidual standard error {} on {} degrees of freedom",
+            tape::fmt_g(s.sigma),
+            s.df
+        ),
+        Some(Err(e)) => println!("\n({e})"),
+        None => println!(),
+    }
+    if let Some(note) = &r.reference_note {
+        println!("({note})");
+    }
+}
+
+fn opt(x: Option<f64>) -> serde_json::Value {
+    x.map_or(serde_json::Value::Null, num)
+}
+
 fn print_json(r: &Report) {
-    let stats = r.inference.as_ref().ok();
+    let ols_stats = r.reference.as_ref().and_then(|x| x.ols.as_ref());
+    let nl_stats = r.inference.as_ref().and_then(|i| i.as_ref().ok());
     let coefficients: Vec<serde_json::Value> = r
         .coefficients
         .iter()
         .enumerate()
-        .map(|(i, (name, v))| {
-            let s = stats.map(|s| &s.coefficients[i]);
-            json!({
+        .map(|(i, (name, v))| match (ols_stats, nl_stats) {
+            (Some(o), _) => {
+                let c = &o.coefficients[i];
+                json!({
+                    "name": name,
+                    "estimate": opt(c.estimate),
+                    "std_error": opt(c.std_error),
+                    "t": opt(c.t),
+                    "p_value": opt(c.p_value),
+                    "ci95": c.ci95.map(|c| [num(c.0), num(c.1)]),
+                    "descent": num(*v),
+                    "descent_gap": r.gaps.get(i).copied().flatten().map(|g| num(g.0)),
+                })
+            }
+            (None, Some(s)) => {
+                let s = &s.coefficients[i];
+                json!({
+                    "name": name,
+                    "estimate": num(*v),
+                    "std_error": num(s.std_error),
+                    "t": num(s.t),
+                    "p_value": num(s.p_value),
+                    "ci95": [num(s.ci95.0), num(s.ci95.1)],
+                    "descent": num(*v),
+                })
+            }
+            (None, None) => json!({
                 "name": name,
-                "estimate": num(*v),
-                "closed_form": r.closed.as_ref().map(|c| num(c[i])),
-                "std_error": s.map(|s| num(s.std_error)),
-                "t": s.map(|s| num(s.t)),
-                "p_value": s.map(|s| num(s.p_value)),
-                "ci95": s.map(|s| [num(s.ci95.0), num(s.ci95.1)]),
-            })
+                "estimate": r.reference.as_ref().map_or(num(*v), |x| opt(x.coef[i])),
+                "descent": num(*v),
+                "descent_gap": r.gaps.get(i).copied().flatten().map(|g| num(g.0)),
+            }),
         })
         .collect();
-    let parameters: serde_json::Map<String, serde_json::Value> = r
-        .coefficients
-        .iter()
-        .map(|(n, v)| (n.clone(), num(*v)))
-        .collect();
-    let closed: Option<serde_json::Map<String, serde_json::Value>> = r.closed.as_ref().map(|c| {
-        r.coefficients
-            .iter()
-            .zip(c)
-            .map(|((n, _), v)| (n.clone(), num(*v)))
-            .collect()
-    });
+    let map = |pairs: &[(String, f64)]| -> serde_json::Map<String, serde_json::Value> {
+        pairs.iter().map(|(n, v)| (n.clone(), num(*v))).collect()
+    };
+    let closed: Option<serde_json::Map<String, serde_json::Value>> =
+        r.reference.as_ref().map(|x| {
+            r.coefficients
+                .iter()
+                .zip(&x.coef)
+                .map(|((n, _), v)| (n.clone(), opt(*v)))
+                .collect()
+        });
     let metrics: serde_json::Map<String, serde_json::Value> = r
         .metrics
         .iter()
@@ -703,18 +1268,47 @@ fn print_json(r: &Report) {
             )
         })
         .collect();
+    let statistics = ols_stats.map(|o| {
+        json!({
+            "nobs": o.nobs,
+            "rank": o.rank,
+            "df_model": o.df_model,
+            "df_resid": o.df_resid,
+            "has_constant": o.has_constant,
+            "rss": num(o.rss),
+            "r_squared": num(o.r_squared),
+            "adj_r_squared": opt(o.adj_r_squared),
+            "f_statistic": o.f_statistic.map(|f| num(f.0)),
+            "f_p_value": o.f_statistic.map(|f| num(f.1)),
+            "log_likelihood": num(o.log_likelihood),
+            "aic": num(o.aic),
+            "bic": num(o.bic),
+            "condition_number": num(o.condition_number),
+            "cov_type": o.cov_type.name(),
+            "dependent": o.dependent.iter().map(|(c, w)| json!({"column": c, "combination_of": w})).collect::<Vec<_>>(),
+        })
+    });
+    let sigma = ols_stats
+        .and_then(|o| o.sigma)
+        .or(nl_stats.map(|s| s.sigma));
+    let df = ols_stats.map(|o| o.df_resid).or(nl_stats.map(|s| s.df));
     let doc = json!({
         "model": r.formula_text,
         "target": r.target,
-        "parameters": parameters,
+        "parameters": map(&r.reported()),
+        "method": r.reference.as_ref().map_or("gradient descent", |x| x.method),
         "closed_form": closed,
         "coefficients": coefficients,
-        "residual_std_error": stats.map(|s| num(s.sigma)),
-        "df": stats.map(|s| s.df),
+        "residual_std_error": opt(sigma),
+        "df": df,
+        "statistics": statistics,
         "metrics": metrics,
+        "metrics_at": r.metrics_at,
+        "descent": map(&r.coefficients),
+        "descent_mse": num(r.descent_mse),
         "iterations": r.history.iterations,
         "converged": r.history.converged,
-        "reached_closed_form": r.closed_mse().map(|_| r.short_of_closed_form().is_none()),
+        "reached_closed_form": r.reached(),
         "learning_rate": num(r.lr),
         "optimizer": r.optimizer,
         "lambda_max": r.curvature.map(|c| num(c.lambda_max)),
@@ -723,19 +1317,25 @@ fn print_json(r: &Report) {
     println!("{doc}");
 }
 
-/// The saved model: what `descent predict` reads.
+/// The saved model: what `descent predict` reads. It holds the coefficients the report
+/// is about (the exact solution when there is one, else descent's).
 fn save(r: &Report, path: &str) -> Result<(), String> {
     let parameters: serde_json::Map<String, serde_json::Value> = r
-        .coefficients
+        .reported()
         .iter()
         .map(|(n, v)| (n.clone(), num(*v)))
         .collect();
+    let intercept = match &r.fitted {
+        Fitted::Linear { lin, .. } => Some(lin.has_intercept()),
+        Fitted::Formula(_) => None,
+    };
     let doc = json!({
         "descent_model": 1,
         "kind": if r.formula_text.is_some() { "formula" } else { "linear" },
         "formula": r.formula_text,
         "target": r.target,
         "features": r.features,
+        "intercept": intercept,
         "parameters": parameters,
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;

@@ -16,7 +16,11 @@ use model::*;
     name = "descent",
     version,
     about = "Linear regression by gradient descent, with every gradient from a reverse-mode autodiff tape",
-    after_help = "With no command, runs the demo on generated hours-studied data and writes its pictures."
+    after_help = "With no command, runs the demo on generated hours-studied data and writes its pictures.\n\n\
+Exit status: 0 success; 2 bad input or options (one line on stderr naming what and where); \
+3 the fit did not converge (no result table is printed); 4 a numerical failure: a NaN or \
+infinite loss, parameter or statistic (training diverged, or the data overflow), with the \
+place it came from. A closed standard output ends the run quietly with status 0."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -93,18 +97,54 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
-        None => demo::demo(&cli.plot),
+        None => demo::demo(&cli.plot).map_err(Fail::from),
         Some(Command::Fit(f)) => fit::fit(&f),
-        Some(Command::Predict(p)) => predict::predict(&p),
-        Some(Command::Check(c)) => check::check(&c),
-        Some(Command::Sweep(s)) => sweep::sweep(&s),
+        Some(Command::Predict(p)) => predict::predict(&p).map_err(Fail::from),
+        Some(Command::Check(c)) => check::check(&c).map_err(Fail::from),
+        Some(Command::Sweep(s)) => sweep::sweep(&s).map_err(Fail::from),
     };
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("descent: {e}");
-            2
+            eprintln!("descent: {}", e.message);
+            e.status
         }
+    }
+}
+
+/// Why a command failed, with the exit status `--help` documents for it.
+#[derive(Debug)]
+pub(crate) struct Fail {
+    pub status: i32,
+    pub message: String,
+}
+
+impl Fail {
+    /// Bad input or options: status 2.
+    pub fn input(message: impl Into<String>) -> Fail {
+        Fail {
+            status: 2,
+            message: message.into(),
+        }
+    }
+    /// A NaN or infinity: status 4.
+    pub fn numerical(message: impl Into<String>) -> Fail {
+        Fail {
+            status: 4,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<String> for Fail {
+    fn from(message: String) -> Fail {
+        Fail::input(message)
+    }
+}
+
+impl From<&str> for Fail {
+    fn from(message: &str) -> Fail {
+        Fail::input(message)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The closed-form least-squares fit that gradient descent is compared against, as the
-//! tutorials compare with scikit-learn: normal equations by Cholesky, or Householder QR
-//! for ill-conditioned data. The ridge term matches the training loss
+//! tutorials compare with scikit-learn: normal equations by Cholesky, or the refined,
+//! column-pivoted Householder QR of `lstsq.rs` for ill-conditioned data. The ridge term matches the training loss
 //! `mean((Xw + b − y)²) + λ·Σw²` (the intercept is not penalised).
 
 use crate::data::Dataset;
@@ -58,7 +58,12 @@ pub fn least_squares(data: &Dataset, l2: f64, solver: Solver) -> Result<(Vec<f64
                     rhs.push(0.0);
                 }
             }
-            qr_solve(rows, rhs).ok_or(
+            let (m, p) = (rows.len(), p);
+            let cm: Vec<f64> = (0..p)
+                .flat_map(|j| rows.iter().map(move |r| r[j]))
+                .collect();
+            let s = crate::lstsq::lstsq(&cm, m, p, &rhs);
+            s.coef.iter().copied().collect::<Option<Vec<f64>>>().ok_or(
                 "the design matrix is rank deficient: features are collinear (try a ridge penalty)",
             )?
         }
@@ -120,49 +125,56 @@ pub fn cholesky_solve(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
     x
 }
 
-/// Least squares `min ‖Ax − b‖` by Householder QR, `A` given as rows; `None` if `A` is
-/// rank deficient.
+/// Least squares `min ‖Ax − b‖` by the refined, column-pivoted QR of [`lstsq`](crate::lstsq),
+/// `A` given as rows; `None` if `A` is rank deficient.
 ///
 /// ```
 /// let x = model::qr_solve(vec![vec![1.0, 0.0], vec![1.0, 1.0], vec![1.0, 2.0]], vec![1.0, 3.0, 5.0]).unwrap();
 /// assert!((x[0] - 1.0).abs() < 1e-12 && (x[1] - 2.0).abs() < 1e-12);
 /// ```
-pub fn qr_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+pub fn qr_solve(a: Vec<Vec<f64>>, b: Vec<f64>) -> Option<Vec<f64>> {
     let (n, p) = (a.len(), a.first().map_or(0, |r| r.len()));
-    if n < p {
+    if n < p || b.len() != n {
         return None;
     }
-    let scale = a
-        .iter()
-        .flatten()
-        .fold(0.0f64, |m, x| m.max(x.abs()))
-        .max(1.0);
-    for k in 0..p {
-        let norm = (k..n).map(|i| a[i][k] * a[i][k]).sum::<f64>().sqrt();
-        if norm <= 1e-12 * scale {
-            return None;
-        }
-        let alpha = if a[k][k] > 0.0 { -norm } else { norm };
-        let mut v: Vec<f64> = (k..n).map(|i| a[i][k]).collect();
-        v[0] -= alpha;
-        let vv: f64 = v.iter().map(|x| x * x).sum();
-        if vv == 0.0 {
-            continue;
-        }
-        for j in k..p {
-            let s: f64 = (k..n).map(|i| v[i - k] * a[i][j]).sum::<f64>() * 2.0 / vv;
-            for i in k..n {
-                a[i][j] -= s * v[i - k];
+    let cm: Vec<f64> = (0..p).flat_map(|j| a.iter().map(move |r| r[j])).collect();
+    crate::lstsq::lstsq(&cm, n, p, &b)
+        .coef
+        .into_iter()
+        .collect()
+}
+
+/// `AᵀA` for the design `A = [X 1]` (or `X` alone without an intercept), `X` an
+/// `[n, d]` tensor: the Gram matrix whose eigenvalues give gradient descent's step.
+///
+/// ```
+/// let x = tape::Tensor::new(vec![0.0, 1.0], &[2, 1]);
+/// assert_eq!(model::design_gram(&x, true), vec![vec![1.0, 1.0], vec![1.0, 2.0]]);
+/// ```
+pub fn design_gram(x: &tape::Tensor, intercept: bool) -> Vec<Vec<f64>> {
+    let (n, d) = (x.shape()[0], x.shape()[1]);
+    let p = d + usize::from(intercept);
+    let xd = x.data();
+    let mut g = vec![vec![0.0; p]; p];
+    for row in xd.chunks_exact(d.max(1)).take(n) {
+        for a in 0..d {
+            let ra = row[a];
+            let ga = &mut g[a];
+            for b in 0..=a {
+                ga[b] += ra * row[b];
+            }
+            if intercept {
+                g[d][a] += ra;
             }
         }
-        let s: f64 = (k..n).map(|i| v[i - k] * b[i]).sum::<f64>() * 2.0 / vv;
-        for i in k..n {
-            b[i] -= s * v[i - k];
+    }
+    if intercept {
+        g[d][d] = n as f64;
+    }
+    for a in 0..p {
+        for b in 0..a {
+            g[b][a] = g[a][b];
         }
     }
-    let mut x = vec![0.0; p];
-    for i in (0..p).rev() {
-        x[i] = (b[i] - (i + 1..p).map(|k| a[i][k] * x[k]).sum::<f64>()) / a[i][i];
-    }
-    Some(x)
+    g
 }

@@ -445,6 +445,27 @@ impl Formula {
     /// assert!(Formula::parse("y = a*exp(k*x)", &["x", "y"]).unwrap().closed_form(&d).is_none());
     /// ```
     pub fn closed_form(&self, data: &Dataset) -> Option<Result<Vec<f64>, String>> {
+        let (j, f0) = self.linear_design(data)?;
+        let (n, p) = (data.len(), self.params.len());
+        if n < p {
+            return Some(Err(format!("{n} rows for {p} parameters")));
+        }
+        let rhs: Vec<f64> = data.y.data().iter().zip(&f0).map(|(y, f)| y - f).collect();
+        let j = &j;
+        let cm: Vec<f64> = (0..p)
+            .flat_map(|k| (0..n).map(move |i| j[i * p + k]))
+            .collect();
+        let s = crate::lstsq::lstsq(&cm, n, p, &rhs);
+        Some(s.coef.iter().copied().collect::<Option<Vec<f64>>>().ok_or_else(|| {
+            "the parameters are not identifiable from the data (the Jacobian is rank deficient)"
+                .to_string()
+        }))
+    }
+
+    /// For a formula linear in its parameters, its Jacobian `J` (`[n, p]` row-major, the
+    /// same at every point) and its value at θ = 0, so that `f(θ) = f(0) + J·θ`; `None`
+    /// for a formula that is not.
+    pub fn linear_design(&self, data: &Dataset) -> Option<(Vec<f64>, Vec<f64>)> {
         let p = self.params.len();
         let mut at = self.clone();
         let zero = vec![0.0; p];
@@ -459,6 +480,10 @@ impl Formula {
         };
         let (f0, j0) = eval(&zero);
         let (f1, j1) = eval(&probe);
+        let finite = |t: &Tensor| t.data().iter().all(|v| v.is_finite());
+        if !(finite(&f0) && finite(&j0) && finite(&f1) && finite(&j1)) {
+            return None;
+        }
         let scale = j0
             .data()
             .iter()
@@ -478,21 +503,7 @@ impl Formula {
                     f0 + row.iter().zip(&probe).map(|(j, t)| j * t).sum::<f64>(),
                 )
             });
-        if !(same_j && affine) {
-            return None;
-        }
-        let rows: Vec<Vec<f64>> = j0.data().chunks_exact(p).map(<[f64]>::to_vec).collect();
-        let rhs: Vec<f64> = data
-            .y
-            .data()
-            .iter()
-            .zip(f0.data())
-            .map(|(y, f)| y - f)
-            .collect();
-        Some(crate::closed::qr_solve(rows, rhs).ok_or_else(|| {
-            "the parameters are not identifiable from the data (the Jacobian is rank deficient)"
-                .to_string()
-        }))
+        (same_j && affine).then(|| (j0.to_vec(), f0.to_vec()))
     }
 }
 

@@ -19,6 +19,7 @@
 mod closed;
 mod data;
 mod eigen;
+mod enet;
 mod formula;
 mod linear;
 mod loss;
@@ -30,12 +31,13 @@ mod stats;
 mod train;
 mod xprec;
 
-pub use closed::{cholesky, cholesky_solve, gram, least_squares, qr_solve, Solver};
+pub use closed::{cholesky, cholesky_solve, design_gram, gram, least_squares, qr_solve, Solver};
 pub use data::{
     csv_columns, load_csv, parse_columns, parse_csv, split_chronological, split_shuffled,
     synthetic, Column, CsvOptions, DataError, Dataset, Missing, Standardizer,
 };
 pub use eigen::symmetric_eigenvalues;
+pub use enet::elastic_net;
 pub use formula::{parameter_table, Expr, Formula, FormulaError, Func};
 pub use linear::{Bound, Init, Linear, Model, Params};
 pub use loss::{lasso, metrics, mse, mse_gradient, ridge, sse, Metrics};

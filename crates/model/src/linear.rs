@@ -231,20 +231,45 @@ impl Linear {
         Linear { params }
     }
 
+    /// A single-output linear model through the origin, `y = X·w`: no bias parameter.
+    ///
+    /// ```
+    /// use model::{Linear, Model};
+    /// let lin = model::Linear::without_intercept(&[2.0]);
+    /// assert_eq!(lin.bias(), 0.0);
+    /// assert_eq!(lin.named_parameters().keys().collect::<Vec<_>>(), ["weight"]);
+    /// ```
+    pub fn without_intercept(weights: &[f64]) -> Linear {
+        let mut params = Params::new();
+        params.insert(
+            "weight".into(),
+            Tensor::new(weights.to_vec(), &[weights.len(), 1]),
+        );
+        Linear { params }
+    }
+
+    /// True if the model has a bias.
+    pub fn has_intercept(&self) -> bool {
+        self.params.contains_key("bias")
+    }
+
     /// The weights as a flat vector (column-major over outputs for one output).
     pub fn weights(&self) -> Vec<f64> {
         self.params["weight"].to_vec()
     }
 
-    /// The first output's bias.
+    /// The first output's bias (0 for a model without one).
     pub fn bias(&self) -> f64 {
-        self.params["bias"].data()[0]
+        self.params.get("bias").map_or(0.0, |b| b.data()[0])
     }
 
     /// Predictions for the rows of `x` (`[n, in]`), without a tape.
     pub fn predict(&self, x: &Tensor) -> Tensor {
-        x.matmul(&self.params["weight"])
-            .zip_with(&self.params["bias"], "add", |a, b| a + b)
+        let xw = x.matmul(&self.params["weight"]);
+        match self.params.get("bias") {
+            Some(b) => xw.zip_with(b, "add", |a, b| a + b),
+            None => xw,
+        }
     }
 }
 
@@ -259,11 +284,18 @@ impl Model for Linear {
         &mut self.params
     }
     fn forward<'t>(&self, p: &Bound<'t>, x: Var<'t>) -> Var<'t> {
-        x.matmul(&p["weight"]) + p["bias"]
+        match p.get("bias") {
+            Some(b) => x.matmul(&p["weight"]) + b,
+            None => x.matmul(&p["weight"]),
+        }
     }
     /// One output: the fused `linear_mse` op, one pass over `x` per step.
     fn mse<'t>(&self, p: &Bound<'t>, x: Var<'t>, y: Var<'t>) -> Var<'t> {
-        let (w, b) = (p["weight"], p["bias"]);
+        let w = p["weight"];
+        // Without a bias, the fused op takes a constant 0 in its place.
+        let b = p
+            .get("bias")
+            .unwrap_or_else(|| x.tape().constant(Tensor::new(vec![0.0], &[1])));
         let (ws, bs) = (w.shape(), b.shape());
         if ws.len() == 2 && ws[1] == 1 && bs[..] == [1] && !x.requires_grad() {
             tape::linear_mse(x, w, b, y)

@@ -2,12 +2,12 @@
 //! `summary(lm)` and statsmodels print them, and the Student t distribution they need.
 //!
 //! For a model with predictions f(θ) and Jacobian J = ∂f/∂θ at the fit, the covariance
-//! of the estimate is σ²(JᵀJ)⁻¹ with σ² = RSS/(n − p). For the linear model J is the
-//! design matrix with its column of ones, and this is exactly the OLS formula; for a
-//! nonlinear formula it is the usual Gauss–Newton (asymptotic) approximation, as R's
-//! `nls` reports.
+//! of the estimate is σ²(JᵀJ)⁻¹ with σ² = RSS/(n − p), computed from the R factor of a
+//! column-pivoted QR of J (never a Cholesky of JᵀJ, which squares J's condition number).
+//! For the linear model J is the design matrix with its column of ones, and this is
+//! exactly the OLS formula; for a nonlinear formula it is the usual Gauss–Newton
+//! (asymptotic) approximation, as R's `nls` reports.
 
-use crate::closed::{cholesky, cholesky_solve};
 use tape::Tensor;
 
 /// One row of the coefficient table.
@@ -76,28 +76,28 @@ pub fn inference(
     let rss: f64 = residuals.iter().map(|r| r * r).sum();
     let sigma2 = rss / df as f64;
     let jd = jacobian.data();
-    let mut jtj = vec![vec![0.0; p]; p];
-    for row in jd.chunks_exact(p) {
-        for a in 0..p {
-            for b in 0..=a {
-                jtj[a][b] += row[a] * row[b];
-            }
-        }
+    if jd.iter().any(|v| !v.is_finite()) {
+        return Err(
+            "the Jacobian at the estimate is not finite, so there are no standard errors".into(),
+        );
     }
-    for a in 0..p {
-        for b in 0..a {
-            jtj[b][a] = jtj[a][b];
-        }
+    let cm: Vec<f64> = (0..p)
+        .flat_map(|k| (0..n).map(move |i| jd[i * p + k]))
+        .collect();
+    let qr = crate::lstsq::lstsq(&cm, n, p, &vec![0.0; n]);
+    if qr.rank < p {
+        let names: Vec<&str> = qr.dependent.iter().map(|(j, _)| names[*j]).collect();
+        return Err(format!(
+            "the parameters are not identifiable from the data (the Jacobian has rank {} < {p}; {} depend on the others), so they have no standard errors",
+            qr.rank,
+            names.join(", ")
+        ));
     }
-    let l = cholesky(&jtj).ok_or_else(|| {
-        "the parameters are not identifiable from the data (JᵀJ is singular), so they have no standard errors".to_string()
-    })?;
+    let cov = qr.unscaled_cov();
     let tcrit = student_t_quantile(0.975, df as f64);
     let coefficients = (0..p)
         .map(|k| {
-            let mut e = vec![0.0; p];
-            e[k] = 1.0;
-            let var = sigma2 * cholesky_solve(&l, &e)[k];
+            let var = sigma2 * cov[k][k];
             let se = var.max(0.0).sqrt();
             let t = estimates[k] / se;
             CoefStat {

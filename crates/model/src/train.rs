@@ -28,11 +28,17 @@ pub struct TrainConfig {
     pub batch_size: Option<usize>,
     /// Seed of the shuffle before each epoch (mini-batch and stochastic).
     pub seed: u64,
-    /// Stop when the full-batch loss changes by less than `tol·max(1, loss)`.
+    /// Full batch: stop when one update changes the objective by at most `tol·|loss|`
+    /// and every parameter by at most `tol·‖θ‖∞` (both relative, so the test does not
+    /// depend on the data's units). `History::converged` says whether it stopped the run.
     pub tol: Option<f64>,
     /// Ridge penalty `l2·Σw²` on the model's penalised parameters.
     pub l2: f64,
-    /// Lasso penalty `l1·Σ|w|`.
+    /// Lasso penalty `l1·Σ|w|`. With [`Sgd`](crate::Sgd) or
+    /// [`Momentum`](crate::Momentum) on a full batch without backtracking it is applied
+    /// by its proximal map (soft-thresholding by `lr·l1` after each gradient step on the
+    /// rest of the objective: ISTA, Beck & Teboulle 2009), which sets coefficients to
+    /// exact zeros; otherwise by its subgradient.
     pub l1: f64,
     /// Call the callback every this many iterations (0: never).
     pub log_every: usize,
@@ -224,6 +230,21 @@ pub fn train<M: Model + ?Sized>(
     let replay = full_batch && model.graph_is_static();
     let mut growing = 0;
     let mut best = f64::INFINITY;
+    let proximal =
+        cfg.l1 > 0.0 && full_batch && !cfg.backtrack && matches!(opt.name(), "sgd" | "momentum");
+    let l1_in_graph = if proximal { 0.0 } else { cfg.l1 };
+    let penalized = model.penalized();
+    let l1_value = |m: &M| -> f64 {
+        let p = m.named_parameters();
+        penalized
+            .iter()
+            .filter_map(|k| p.get(k))
+            .flat_map(|t| t.data().iter().map(|v| v.abs()))
+            .sum::<f64>()
+            * cfg.l1
+    };
+    // The parameters before the last update, for the tolerance's parameter test.
+    let mut previous: Option<Params> = None;
     // Backtracking: the parameters, objective and gradient before the last step.
     let mut before: Option<(Params, f64, Vec<Tensor>)> = None;
     // This step's gradients, one per parameter (the list is reused from step to step).
@@ -244,7 +265,7 @@ pub fn train<M: Model + ?Sized>(
                 }
                 None => {
                     let p = model.bind(&fixed);
-                    let loss = objective(&*model, &p, data, cfg.l2, cfg.l1);
+                    let loss = objective(&*model, &p, data, cfg.l2, l1_in_graph);
                     let (p, loss) = recorded.insert((p, loss));
                     (&*p, *loss)
                 }
@@ -253,10 +274,21 @@ pub fn train<M: Model + ?Sized>(
         } else {
             let loss = {
                 let p = model.bind(&tape);
-                let loss = objective(&*model, &p, rows.as_ref().unwrap_or(data), cfg.l2, cfg.l1);
+                let loss = objective(
+                    &*model,
+                    &p,
+                    rows.as_ref().unwrap_or(data),
+                    cfg.l2,
+                    l1_in_graph,
+                );
                 gradients(&p, loss, &mut grads)
             };
             tape.clear();
+            loss
+        };
+        let loss = if proximal {
+            loss + l1_value(&*model)
+        } else {
             loss
         };
         if cfg.backtrack && full_batch {
@@ -313,8 +345,10 @@ pub fn train<M: Model + ?Sized>(
             } else {
                 growing = 0;
             }
-            if let (Some(tol), true) = (cfg.tol, full_batch) {
-                if (prev - loss).abs() <= tol * loss.abs().max(1.0) {
+            if let (Some(tol), true, Some(before)) = (cfg.tol, full_batch, &previous) {
+                if (prev - loss).abs() <= tol * loss.abs()
+                    && relative_change(before, model.named_parameters()) <= tol
+                {
                     history.train.push(loss);
                     history.converged = true;
                     break;
@@ -322,7 +356,22 @@ pub fn train<M: Model + ?Sized>(
             }
         }
         history.train.push(loss);
+        if cfg.tol.is_some() && full_batch {
+            previous = Some(model.named_parameters().clone());
+        }
         opt.step(model.named_parameters_mut(), &grads);
+        if proximal {
+            let t = opt.lr() * cfg.l1;
+            let params = model.named_parameters_mut();
+            for k in &penalized {
+                if let Some(w) = params.get_mut(k) {
+                    for v in w.data_mut() {
+                        // soft-threshold: the proximal map of t·|v|
+                        *v = v.signum() * (v.abs() - t).max(0.0);
+                    }
+                }
+            }
+        }
         history.iterations = it + 1;
         if cfg.log_every > 0 && (it + 1) % cfg.log_every == 0 {
             let v = valid.map(|v| evaluate(&*model, v));
@@ -344,6 +393,22 @@ pub fn train<M: Model + ?Sized>(
             .push((history.iterations, evaluate(&*model, v)));
     }
     Ok(history)
+}
+
+/// `max |θ − θ'| / max |θ|` over every parameter entry (0 when nothing moved).
+fn relative_change(before: &Params, now: &Params) -> f64 {
+    let (mut d, mut m) = (0.0f64, 0.0f64);
+    for (a, b) in before.values().zip(now.values()) {
+        for (x, y) in a.data().iter().zip(b.data()) {
+            d = d.max((x - y).abs());
+            m = m.max(y.abs());
+        }
+    }
+    if d == 0.0 {
+        0.0
+    } else {
+        d / m
+    }
 }
 
 /// The extreme eigenvalues of the Hessian of the objective in all parameters jointly.
@@ -377,6 +442,43 @@ impl Curvature {
     /// `λmax/λmin`: how many times slower the flattest direction converges.
     pub fn condition_number(&self) -> f64 {
         self.lambda_max / self.lambda_min
+    }
+
+    /// The curvature of `mean((A·θ − y)²) + l2·Σ_{penalised} θ²` from the Gram matrix
+    /// `G = AᵀA` of its design: the Hessian is `(2/n)·G + 2·l2·diag(penalised)`, the same
+    /// at every point, and its extreme eigenvalues come from a symmetric eigen-solver
+    /// (O(p³) once; no Hessian-vector products).
+    ///
+    /// ```
+    /// use model::Curvature;
+    /// // A = [x 1] with x = (0, 1): G = [[1, 1], [1, 2]], H = G, eigenvalues (3 ± √5)/2.
+    /// let c = Curvature::from_gram(&[vec![1.0, 1.0], vec![1.0, 2.0]], 2, 0.0, &[true, false]);
+    /// assert!((c.lambda_max - (3.0 + 5f64.sqrt()) / 2.0).abs() < 1e-14);
+    /// ```
+    pub fn from_gram(gram: &[Vec<f64>], n: usize, l2: f64, penalised: &[bool]) -> Curvature {
+        let scale = 2.0 / n as f64;
+        let h: Vec<Vec<f64>> = gram
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                row.iter()
+                    .enumerate()
+                    .map(|(j, g)| {
+                        scale * g
+                            + if i == j && penalised[i] {
+                                2.0 * l2
+                            } else {
+                                0.0
+                            }
+                    })
+                    .collect()
+            })
+            .collect();
+        let e = crate::eigen::symmetric_eigenvalues(h);
+        Curvature {
+            lambda_max: e.last().copied().unwrap_or(0.0),
+            lambda_min: e.first().copied().unwrap_or(0.0),
+        }
     }
 }
 
