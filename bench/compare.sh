@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${ROUNDS:-3}"
-[ -x bench/.venv/bin/python ] || bash bench/setup.sh
+bench/.venv/bin/python -c 'import statsmodels, torch, jax' 2>/dev/null || bash bench/setup.sh
 cargo bench --bench workloads --no-run 2>/dev/null
 out=bench/results.jsonl
 : > "$out"
@@ -58,6 +58,8 @@ d3 = med("descent", "W3")
 print(f"| W3 100 points × 1000 iterations, total ms | {fmt(d3)} | {fmt(med('micrograd','W3'))}{ratio(med('micrograd','W3'), d3)} | "
       f"{fmt(med('pytorch','W3'))}{ratio(med('pytorch','W3'), d3)} | {fmt(med('jax','W3'))}{ratio(med('jax','W3'), d3)} | "
       f"{fmt(med('numpy','W3'))}{ratio(med('numpy','W3'), d3)} | {fmt(med('python','W3'))}{ratio(med('python','W3'), d3)} | — |")
+d5, s5 = med("descent", "W5"), med("statsmodels", "W5")
+print(f"| W5 `descent fit` on a 5,000 × 300 CSV, total ms | {fmt(d5)} | — | — | — | — | — | statsmodels {fmt(s5)}{ratio(s5, d5)} |")
 peak = {r["workload"]: r["peak_rss_mb"] for r in runs if r["engine"] == "descent"}
 bw = med("descent", "bandwidth")
 print()

@@ -300,6 +300,22 @@ def w3_python():
     return s * 1e3, f"w={w} b={b}"
 
 
+# ---- W5: statsmodels OLS end to end on the file the Rust bench writes ----
+def w5_statsmodels():
+    import os
+    import pandas as pd
+    import statsmodels.api as sm
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "w5.csv")
+    t = time.perf_counter()
+    df = pd.read_csv(path)
+    y = df.pop("y").to_numpy()
+    res = sm.OLS(y, sm.add_constant(df.to_numpy(), prepend=False)).fit()
+    text = str(res.summary())
+    s = time.perf_counter() - t
+    return s * 1e3, f"R² {res.rsquared:.6g} ({len(text)} chars)"
+
+
 # (engine, workload) -> (function, metric, W1 chain length or None)
 RUNS = {
     ("micrograd", "W1"): (lambda: w1_micrograd(200_000), "ns_per_node", 200_000),
@@ -313,6 +329,7 @@ RUNS = {
     ("jax", "W3"): (w3_jax, "total_ms", None),
     ("numpy", "W3"): (w3_numpy, "total_ms", None),
     ("python", "W3"): (w3_python, "total_ms", None),
+    ("statsmodels", "W5"): (w5_statsmodels, "total_ms", None),
 }
 
 
@@ -320,7 +337,14 @@ def versions():
     import jax
     import torch
 
-    return {"numpy": np.__version__, "pytorch": torch.__version__, "jax": jax.__version__}
+    import statsmodels
+
+    return {
+        "numpy": np.__version__,
+        "pytorch": torch.__version__,
+        "jax": jax.__version__,
+        "statsmodels": statsmodels.__version__,
+    }
 
 
 def peak_rss_mb():

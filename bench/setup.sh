@@ -9,5 +9,6 @@ python3 -m venv "$here/.venv"
     numpy==2.4.6 \
     torch==2.15.0 \
     jax==0.10.2 jaxlib==0.10.2 \
-    micrograd==0.1.0
-"$here/.venv/bin/python" -c 'import numpy, torch, jax, micrograd; print("numpy", numpy.__version__, "torch", torch.__version__, "jax", jax.__version__)'
+    micrograd==0.1.0 \
+    pandas statsmodels==0.15.0
+"$here/.venv/bin/python" -c 'import numpy, torch, jax, micrograd, statsmodels; print("numpy", numpy.__version__, "torch", torch.__version__, "jax", jax.__version__, "statsmodels", statsmodels.__version__)'

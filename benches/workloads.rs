@@ -21,6 +21,10 @@
 //!   `RefCell`, no other ops. Not a floor (a tape could be leaner still); a measure of
 //!   what recording and reversing a chain costs on this machine, without an engine.
 //! - W3: 100 points, 1000 full-batch iterations at lr 1e-4 through the model crate.
+//! - W5: the `descent` program end to end, `fit bench/data/w5.csv --target y` with
+//!   default options (read, least squares and its report, gradient descent beside it) on
+//!   a 5,000 × 300 CSV written here from splitmix64 the first time; total ms of the
+//!   process. `bench/peers.py` times statsmodels on the same file (read, fit, summary).
 
 use descent::model::*;
 use descent::tape::prelude::*;
@@ -403,6 +407,61 @@ fn w3() -> (f64, String) {
     )
 }
 
+/// The W5 file: 5,000 rows of 300 standard-normal features and y = X·β + 1 + N(0, 1),
+/// written once (shortest round-trip decimals) and reused.
+fn w5_file() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/data");
+    let path = dir.join("w5.csv");
+    if path.exists() {
+        return path;
+    }
+    let (n, d) = (5_000, 300);
+    let mut rng = SplitMix(55);
+    let x = rng.normals(n * d);
+    let noise = rng.normals(n);
+    let beta: Vec<f64> = (0..d).map(|j| ((j % 7) as f64 - 3.0) / 4.0).collect();
+    let mut text = (0..d)
+        .map(|j| format!("x{j}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        + ",y\n";
+    for i in 0..n {
+        let row = &x[i * d..(i + 1) * d];
+        let y = 1.0 + row.iter().zip(&beta).map(|(a, b)| a * b).sum::<f64>() + noise[i];
+        for v in row {
+            text += &format!("{v:?},");
+        }
+        text += &format!("{y:?}\n");
+    }
+    std::fs::create_dir_all(&dir).expect("bench/data");
+    let tmp = dir.join("w5.csv.tmp");
+    std::fs::write(&tmp, text).expect("writes the W5 file");
+    std::fs::rename(&tmp, &path).expect("renames the W5 file");
+    path
+}
+
+fn w5() -> (f64, String) {
+    let path = w5_file();
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_descent"))
+        .args(["fit", &path.to_string_lossy(), "--target", "y"])
+        .output()
+        .expect("runs descent");
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    assert!(
+        out.status.success(),
+        "W5: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let r2 = text
+        .lines()
+        .find(|l| l.starts_with("R² "))
+        .unwrap_or("no R²")
+        .to_string();
+    (ms, r2)
+}
+
 /// Runs one workload `rounds` times here and prints its JSON line.
 fn run_one(name: &str, rounds: usize) {
     // W1's tape, made before any clock starts; the other workloads make their own.
@@ -436,6 +495,7 @@ fn run_one(name: &str, rounds: usize) {
             "floor" => floor(&x, &y),
             "bandwidth" => bandwidth(&x, &y),
             "W3" => w3(),
+            "W5" => w5(),
             other => panic!("no workload {other}"),
         };
         times.push(v);
@@ -443,7 +503,7 @@ fn run_one(name: &str, rounds: usize) {
     }
     let unit = match name {
         "W1" | "W1bare" => "ns_per_node",
-        "W3" => "total_ms",
+        "W3" | "W5" => "total_ms",
         "bandwidth" => "ms_per_pass",
         _ => "ms_per_iteration",
     };
@@ -482,7 +542,16 @@ fn main() {
     }
     let exe = std::env::current_exe().expect("own path");
     let mut lines = Vec::new();
-    for name in ["W1", "W1bare", "W2a", "W2b", "floor", "bandwidth", "W3"] {
+    for name in [
+        "W1",
+        "W1bare",
+        "W2a",
+        "W2b",
+        "floor",
+        "bandwidth",
+        "W3",
+        "W5",
+    ] {
         let out = Command::new(&exe)
             .args(["--only", name, "--rounds", &rounds.to_string()])
             .output()
@@ -548,6 +617,11 @@ fn main() {
         "{:<52} {:>12.3}",
         "W3 100 points × 1000 iterations, total ms",
         get("W3", "total_ms")
+    );
+    println!(
+        "{:<52} {:>12.1}",
+        "W5 descent fit, 5,000 × 300 CSV end to end, total ms",
+        get("W5", "total_ms")
     );
     for (_, l) in &lines {
         println!("{l}");

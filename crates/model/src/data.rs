@@ -641,6 +641,9 @@ impl Standardizer {
 /// assert_eq!((parts[0].len(), parts[1].row(0)[0]), (7, 7.0));
 /// ```
 pub fn split_chronological(data: &Dataset, fractions: &[f64]) -> Vec<Dataset> {
+    if fractions.len() == 1 {
+        return vec![data.clone()]; // shares the values: no copy
+    }
     let order: Vec<usize> = (0..data.len()).collect();
     split_by(data, &order, fractions)
 }

@@ -9,6 +9,8 @@
 //! increase and a rank-deficient matrix keeps its dependent columns last. The QR is the
 //! O(n·p²) part of `fit` for the linear model: a hot path for wide designs.
 
+use rayon::prelude::*;
+
 /// The factorisation of an `n × p` matrix (`n ≥ p`), column-major.
 #[derive(Clone, Debug)]
 pub struct Qr {
@@ -130,7 +132,7 @@ impl Qr {
                 let (head, tail) = a.split_at_mut((k + 1) * n);
                 let v = &head[k * n + k..(k + 1) * n];
                 let t = tau[k];
-                for c in tail.chunks_exact_mut(n) {
+                let update = |c: &mut [f64]| {
                     let c = &mut c[k..];
                     // vᵀc with v[0] = 1 implied.
                     let s = t * (c[0] + dot(&v[1..], &c[1..]));
@@ -138,6 +140,13 @@ impl Qr {
                     for (ci, vi) in c[1..].iter_mut().zip(&v[1..]) {
                         *ci -= s * vi;
                     }
+                };
+                // Columns are independent: on every core when there is enough work (each
+                // column's arithmetic is the same, so the bits are too).
+                if (n - k) * (p - k) >= 1 << 16 {
+                    tail.par_chunks_exact_mut(n).for_each(update);
+                } else {
+                    tail.chunks_exact_mut(n).for_each(update);
                 }
             }
             // Downdate the remaining columns' norms, recomputing where cancellation
