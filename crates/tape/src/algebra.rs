@@ -64,6 +64,14 @@ pub trait Algebra: Clone {
     fn sigmoid(&self) -> Self;
     /// `max(x, 0)` elementwise.
     fn relu(&self) -> Self;
+    /// Sine elementwise.
+    fn sin(&self) -> Self;
+    /// Cosine elementwise.
+    fn cos(&self) -> Self;
+    /// Arctangent elementwise.
+    fn atan(&self) -> Self;
+    /// `self ^ o` elementwise with a tensor exponent, broadcasting.
+    fn pow(&self, o: &Self) -> Self;
     /// A pointwise function treated as a constant: its value flows forward, no gradient
     /// flows back. Backward rules use it for the piecewise-constant factors `sign(x)` and
     /// `[x > 0]`.
@@ -196,6 +204,18 @@ impl Algebra for f64 {
     fn relu(&self) -> f64 {
         relu(*self)
     }
+    fn sin(&self) -> f64 {
+        f64::sin(*self)
+    }
+    fn cos(&self) -> f64 {
+        f64::cos(*self)
+    }
+    fn atan(&self) -> f64 {
+        f64::atan(*self)
+    }
+    fn pow(&self, o: &f64) -> f64 {
+        self.powf(*o)
+    }
     fn map_const(&self, f: fn(f64) -> f64) -> f64 {
         f(*self)
     }
@@ -305,6 +325,19 @@ impl Algebra for Tensor {
     }
     fn relu(&self) -> Tensor {
         self.map(relu)
+    }
+    fn sin(&self) -> Tensor {
+        self.map(f64::sin)
+    }
+    fn cos(&self) -> Tensor {
+        self.map(f64::cos)
+    }
+    fn atan(&self) -> Tensor {
+        self.map(f64::atan)
+    }
+    #[track_caller]
+    fn pow(&self, o: &Tensor) -> Tensor {
+        self.zip_with(o, "pow", f64::powf)
     }
     fn map_const(&self, f: fn(f64) -> f64) -> Tensor {
         self.map(f)

@@ -137,6 +137,31 @@ impl Algebra for Dual {
     fn relu(&self) -> Dual {
         self.pointwise(relu, |x| if x > 0.0 { 1.0 } else { 0.0 })
     }
+    fn sin(&self) -> Dual {
+        self.pointwise(f64::sin, f64::cos)
+    }
+    fn cos(&self) -> Dual {
+        self.pointwise(f64::cos, |x| -x.sin())
+    }
+    fn atan(&self) -> Dual {
+        self.pointwise(f64::atan, |x| 1.0 / (1.0 + x * x))
+    }
+    #[track_caller]
+    fn pow(&self, o: &Dual) -> Dual {
+        // (a^b)' = ȧ·b·a^(b−1) + ḃ·a^b·ln a, with a^b·ln a taken as 0 at a = 0.
+        let (a, b) = (&self.value, &o.value);
+        let y = a.pow(b);
+        let da = a.zip_with(b, "pow", |a, b| b * a.powf(b - 1.0));
+        let db = a.zip_with(
+            b,
+            "pow",
+            |a, b| if a == 0.0 { 0.0 } else { a.powf(b) * a.ln() },
+        );
+        Dual {
+            value: y,
+            tangent: self.tangent.mul(&da).add(&o.tangent.mul(&db)),
+        }
+    }
     fn map_const(&self, f: fn(f64) -> f64) -> Dual {
         Dual::constant(self.value.map(f))
     }

@@ -48,6 +48,11 @@ pub enum Op {
     Tanh(Id),
     Sigmoid(Id),
     Relu(Id),
+    Sin(Id),
+    Cos(Id),
+    Atan(Id),
+    /// `a ^ b` elementwise with a tensor exponent, broadcasting.
+    Pow(Id, Id),
     /// `op(a)·op(b)` on matrices; the flags transpose an operand in place.
     MatMul {
         a: Id,
@@ -111,7 +116,7 @@ impl Op {
         use Op::*;
         let (len, ids) = match *self {
             Const | Param => (0, [0; 4]),
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => {
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | MatMul { a, b, .. } => {
                 (2, [a, b, 0, 0])
             }
             LinearMse { w, b, xy } => (4, [w, b, xy, xy + 1]),
@@ -126,6 +131,9 @@ impl Op {
             | Tanh(a)
             | Sigmoid(a)
             | Relu(a)
+            | Sin(a)
+            | Cos(a)
+            | Atan(a)
             | Sum(a)
             | Mean(a)
             | Reshape(a)
@@ -157,6 +165,10 @@ impl Op {
             Tanh(..) => "tanh",
             Sigmoid(..) => "sigmoid",
             Relu(..) => "relu",
+            Sin(..) => "sin",
+            Cos(..) => "cos",
+            Atan(..) => "atan",
+            Pow(..) => "pow",
             MatMul { .. } => "matmul",
             Sum(..) => "sum",
             Mean(..) => "mean",
@@ -186,8 +198,9 @@ impl Op {
             Reshape(_) | Transpose(..) | BroadcastTo(_) => (false, false),
             Mul(..) | MatMul { .. } | Powf(..) | Powi(..) | Square(_) | Ln(_) => (true, false),
             Abs(_) | Relu(_) | LinearMse { .. } => (true, false),
+            Sin(_) | Cos(_) | Atan(_) => (true, false),
             Exp(_) | Sqrt(_) | Tanh(_) | Sigmoid(_) => (false, true),
-            Div(..) => (true, true),
+            Div(..) | Pow(..) => (true, true),
         }
     }
 
@@ -228,6 +241,10 @@ impl Op {
             Tanh(_) => x[0].tanh(),
             Sigmoid(_) => x[0].sigmoid(),
             Relu(_) => x[0].relu(),
+            Sin(_) => x[0].sin(),
+            Cos(_) => x[0].cos(),
+            Atan(_) => x[0].atan(),
+            Pow(..) => x[0].pow(&x[1]),
             MatMul { ta, tb, .. } => x[0].gemm(&x[1], ta, tb),
             Sum(_) => x[0].sum(),
             Mean(_) => x[0].mean(),
@@ -286,6 +303,25 @@ impl Op {
             Tanh(_) => [na.then(|| g.sub(&g.mul(&y.square()))), None],
             Sigmoid(_) => [na.then(|| g.mul(&y.sub(&y.square()))), None],
             Relu(_) => [na.then(|| g.mul(&a.map_const(step))), None],
+            Sin(_) => [na.then(|| g.mul(&a.cos())), None],
+            Cos(_) => [na.then(|| g.mul(&a.sin()).neg()), None],
+            // atan' = 1/(1 + a²)
+            Atan(_) => [
+                na.then(|| g.div(&a.square().add(&a.map_const(|_| 1.0)))),
+                None,
+            ],
+            // ∂a = g·b·a^(b−1); ∂b = g·y·ln a, taken as 0 where a = 0 (the limit of
+            // y·ln a as a → 0⁺ for b > 0), as PyTorch does.
+            Pow(..) => [
+                na.then(|| {
+                    let b1 = b().sub(&b().map_const(|_| 1.0));
+                    g.mul(b()).mul(&a.pow(&b1)).unbroadcast(&a.shape())
+                }),
+                nb.then(|| {
+                    let ln_a = a.add(&a.map_const(|v| f64::from(v == 0.0))).ln();
+                    g.mul(y).mul(&ln_a).unbroadcast(&b().shape())
+                }),
+            ],
             // C = op(A)·op(B): ∂op(A) = G·op(B)ᵀ and ∂op(B) = op(A)ᵀ·G, transposed back
             // where the operand was stored transposed. Every product is again a gemm.
             MatMul { ta, tb, .. } => [
@@ -863,7 +899,7 @@ impl Inner {
         };
         match node.op {
             Const | Param => {}
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) => {
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) => {
                 let [da, db] = node.op.vjp(&[val(a), val(b)], &y, &g, [true, true]);
                 put(a, da);
                 put(b, db);
@@ -878,7 +914,10 @@ impl Inner {
             | Abs(a)
             | Tanh(a)
             | Sigmoid(a)
-            | Relu(a) => {
+            | Relu(a)
+            | Sin(a)
+            | Cos(a)
+            | Atan(a) => {
                 let [da, _] = node.op.vjp(&[val(a)], &y, &g, [true, false]);
                 put(a, da);
             }
@@ -2077,6 +2116,23 @@ impl<'t> Algebra for Var<'t> {
     #[inline]
     fn relu(&self) -> Self {
         self.unary(Op::Relu)
+    }
+    #[inline]
+    fn sin(&self) -> Self {
+        self.unary(Op::Sin)
+    }
+    #[inline]
+    fn cos(&self) -> Self {
+        self.unary(Op::Cos)
+    }
+    #[inline]
+    fn atan(&self) -> Self {
+        self.unary(Op::Atan)
+    }
+    #[track_caller]
+    #[inline]
+    fn pow(&self, o: &Self) -> Self {
+        self.binary(Op::Pow, o)
     }
     #[inline]
     fn map_const(&self, f: fn(f64) -> f64) -> Self {

@@ -134,6 +134,13 @@ op_test!(abs, one_signed(0.1, 2.0), |x| x[0].abs());
 op_test!(tanh, one(-2.0, 2.0), |x| x[0].tanh());
 op_test!(sigmoid, one(-4.0, 4.0), |x| x[0].sigmoid());
 op_test!(relu, one_signed(0.1, 2.0), |x| x[0].relu());
+op_test!(sin, one(-3.0, 3.0), |x| x[0].sin());
+op_test!(cos, one(-3.0, 3.0), |x| x[0].cos());
+op_test!(atan, one(-3.0, 3.0), |x| x[0].atan());
+op_test!(pow, two(-1.5, 1.5), |x| x[0]
+    .square()
+    .add(&x[0].map_const(|_| 0.5))
+    .pow(&x[1]));
 op_test!(matmul, matmul_operands(), |x| x[0].matmul(&x[1]));
 op_test!(sum_mean, one(-2.0, 2.0), |x| x[0]
     .sum()
@@ -183,7 +190,7 @@ fn expr() -> impl Strategy<Value = Expr> {
     let leaf = (0usize..3).prop_map(Expr::Leaf);
     leaf.prop_recursive(6, 48, 2, |inner| {
         prop_oneof![
-            (0u8..14, inner.clone()).prop_map(|(op, e)| Expr::Unary(op, Box::new(e))),
+            (0u8..18, inner.clone()).prop_map(|(op, e)| Expr::Unary(op, Box::new(e))),
             (0u8..5, inner.clone(), inner).prop_map(|(op, a, b)| Expr::Binary(
                 op,
                 Box::new(a),
@@ -217,6 +224,10 @@ fn eval<T: Algebra>(e: &Expr, leaves: &[T]) -> T {
                 }
                 12 if !a.shape().is_empty() => a.sum_axis(0, true),
                 13 => a.broadcast_to(&tape::broadcast_shape("test", &a.shape(), &[3, 3])),
+                14 => a.sin(),
+                15 => a.cos(),
+                16 => a.atan(),
+                17 => pos().pow(&a.tanh()),
                 _ => a.scale(0.5),
             }
         }
