@@ -392,13 +392,17 @@ fn bad_input_is_one_line_and_exit_2() {
                 "fit",
                 "tests/data/small.csv",
                 "--model",
-                "score = cosh(hours)",
+                "score = frob(hours)",
             ],
-            "unknown function 'cosh'",
+            "unknown function 'frob'",
         ),
         (
-            &["fit", "tests/data/small.csv", "--model", "score = hours^p"],
-            "the exponent must be a number",
+            &["fit", "tests/data/small.csv", "--model", "sin(score) = hours*p"],
+            "'sin' cannot transform the target",
+        ),
+        (
+            &["fit", "tests/data/small.csv", "--model", "score = pow(hours) * p"],
+            "pow needs two arguments",
         ),
         (
             &["fit", "tests/data/small.csv", "--model", "score = 3*hours"],

@@ -43,13 +43,18 @@ pub(super) fn check(c: &Check) -> Result<(), String> {
                 (n.clone(), v)
             })
             .collect();
-        println!("{}", serde_json::json!({ "gradients": body }));
+        out!("{}", serde_json::json!({ "gradients": body }));
         return Ok(());
     }
-    println!("Gradient of the MSE {at} ({n} rows)\n");
-    println!(
+    out!("Gradient of the MSE {at} ({n} rows)\n");
+    out!(
         "{:<14} {:>16} {:>16} {:>16} {:>16} {:>10}",
-        "parameter", "hand", "reverse", "forward", "central diff", "max |Δ|"
+        "parameter",
+        "hand",
+        "reverse",
+        "forward",
+        "central diff",
+        "max |Δ|"
     );
     for (n, h, r, f, c) in &rows {
         let worst = [
@@ -60,7 +65,7 @@ pub(super) fn check(c: &Check) -> Result<(), String> {
         .into_iter()
         .fold(0.0, f64::max);
         let h = h.map_or(format!("{:>16}", "-"), |h| format!("{h:>16.9}"));
-        println!("{n:<14} {h} {r:>16.9} {f:>16.9} {c:>16.9} {worst:>10.1e}");
+        out!("{n:<14} {h} {r:>16.9} {f:>16.9} {c:>16.9} {worst:>10.1e}");
     }
     Ok(())
 }

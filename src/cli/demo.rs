@@ -26,10 +26,10 @@ fn descend(data: &Dataset, lr: f64, iters: usize) -> (Linear, Vec<f64>, Vec<(f64
 /// drawn into `dir`.
 pub(super) fn demo(dir: &str) -> Result<(), String> {
     let data = synthetic(100, &[1.32], 7.9, 10.0, (25.0, 70.0), 2017);
-    println!("descent demo: 100 (hours studied, test score) points, generated with seed 2017\n");
+    out!("descent demo: 100 (hours studied, test score) points, generated with seed 2017\n");
     let lin = Linear::new(1, 1, Init::Zeros);
     let curv = curvature(&lin, &data, 0.0)?;
-    println!(
+    out!(
         "Hessian of the MSE: λmax = {}, λmin = {} (condition number {:.0});\nlargest stable learning rate {}, best constant step {}\n",
         tape::fmt_g(curv.lambda_max),
         tape::fmt_g(curv.lambda_min),
@@ -41,15 +41,15 @@ pub(super) fn demo(dir: &str) -> Result<(), String> {
     let p = lin.bind(&tape);
     let grads = objective(&lin, &p, &data, 0.0, 0.0).backward();
     let (hw, hb) = mse_gradient(&data.rows(), data.y.data(), &[0.0], 0.0);
-    println!("Gradient at m = 0, b = 0:");
-    println!("  {:<8} {:>16} {:>16}", "", "by hand", "backward()");
-    println!(
+    out!("Gradient at m = 0, b = 0:");
+    out!("  {:<8} {:>16} {:>16}", "", "by hand", "backward()");
+    out!(
         "  {:<8} {:>16.6} {:>16.6}",
         "dC/dm",
         hw[0],
         grads.get(p["weight"]).item()
     );
-    println!(
+    out!(
         "  {:<8} {:>16.6} {:>16.6}\n",
         "dC/db",
         hb,
@@ -66,7 +66,7 @@ pub(super) fn demo(dir: &str) -> Result<(), String> {
     // Raw hours make the loss a long narrow valley (the condition number above): plain
     // descent at 1/λmax drops to the valley floor at once, then crawls along it.
     let (raw_fit, raw_losses, raw_path) = descend(&data, curv.safe_lr(), 1000);
-    println!(
+    out!(
         "Raw hours, 1000 iterations at 1/λmax = {}: score = {:.4}·hours + {:.4}, MSE {} (optimum {})",
         tape::fmt_g(curv.safe_lr()),
         raw_fit.weights()[0],
@@ -80,7 +80,7 @@ pub(super) fn demo(dir: &str) -> Result<(), String> {
     let std_data = scaler.apply(&data);
     let mut lin = Linear::new(1, 1, Init::Zeros);
     let c = curvature(&lin, &std_data, 0.0)?;
-    println!(
+    out!(
         "Standardised hours: condition number {:.1}; training at the best step {}:",
         c.condition_number(),
         tape::fmt_g(c.best_lr())
@@ -99,7 +99,7 @@ pub(super) fn demo(dir: &str) -> Result<(), String> {
         &cfg,
         |p| {
             std_losses.push(p.loss);
-            println!(
+            out!(
                 "  iteration {:>4}: MSE {}",
                 p.iteration,
                 tape::fmt_g(p.loss)
@@ -109,11 +109,15 @@ pub(super) fn demo(dir: &str) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let (w, b) = scaler.to_original(&lin.weights(), lin.bias());
     let m = metrics(&lin.predict(&std_data.x), &data.y);
-    println!(
+    out!(
         "\nAfter {} iterations: score = {:.4}·hours + {:.4}   (closed form: {:.4}·hours + {:.4})",
-        h.iterations, w[0], b, cw[0], cb
+        h.iterations,
+        w[0],
+        b,
+        cw[0],
+        cb
     );
-    println!("MSE {}, R² {}", tape::fmt_g(m.mse), tape::fmt_g(m.r2));
+    out!("MSE {}, R² {}", tape::fmt_g(m.mse), tape::fmt_g(m.r2));
 
     // Learning rates around the edge of stability: too small crawls, too large diverges.
     let edge = curv.max_stable_lr();
@@ -132,7 +136,7 @@ pub(super) fn demo(dir: &str) -> Result<(), String> {
         optimum,
         &curves,
     )?;
-    println!("\nPictures written to {dir}/: fit.svg, loss.svg, surface.svg, sweep.svg");
+    out!("\nPictures written to {dir}/: fit.svg, loss.svg, surface.svg, sweep.svg");
     Ok(())
 }
 

@@ -238,7 +238,21 @@ pub(super) fn load_formula(
         ),
         missing: data.missing.into(),
     };
-    let loaded = parse_csv(bytes, file, &opts).map_err(|e| e.to_string())?;
+    let mut loaded = parse_csv(bytes, file, &opts).map_err(|e| e.to_string())?;
+    if let Some(func) = formula.target_transform() {
+        let y: Vec<f64> = loaded.y.data().iter().map(|v| func.value(*v)).collect();
+        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "--model '{text}': {}({}) of data row {} ({}) is not a finite number",
+                func.name(),
+                formula.target(),
+                i + 1,
+                loaded.y.data()[i]
+            ));
+        }
+        loaded.y = Tensor::new(y, loaded.y.shape());
+        loaded.target = formula.target_label();
+    }
     Ok((formula, loaded))
 }
 
@@ -444,10 +458,10 @@ pub(super) fn fit(f: &Fit) -> Result<(), Fail> {
     } else {
         print_report(&report);
         if let Some(path) = &f.save {
-            println!("model saved to {path}");
+            out!("model saved to {path}");
         }
         if let Some(dir) = &f.plot {
-            println!("pictures written to {dir}/");
+            out!("pictures written to {dir}/");
         }
     }
     Ok(())
@@ -945,15 +959,15 @@ fn g(x: Option<f64>) -> String {
 
 fn print_report(r: &Report) {
     if let Some(t) = &r.formula_text {
-        println!("model: {t}");
+        out!("model: {t}");
     }
     match &r.reference {
         Some(reference) => print_reference_table(r, reference),
         None => print_descent_table(r),
     }
-    println!();
+    out!();
     for (n, m) in &r.metrics {
-        println!(
+        out!(
             "{n:<6} MSE {:<12} RMSE {:<12} MAE {:<12} R² {}",
             tape::fmt_g(m.mse),
             tape::fmt_g(m.rmse),
@@ -961,7 +975,7 @@ fn print_report(r: &Report) {
             tape::fmt_g(m.r2)
         );
     }
-    println!("(metrics {})", r.metrics_at);
+    out!("(metrics {})", r.metrics_at);
     let curv = r.curvature.map_or(String::new(), |c| {
         format!(
             "; Hessian λmax {}, λmin {}",
@@ -982,7 +996,7 @@ fn print_report(r: &Report) {
     } else {
         "ran every iteration (--tol 0)".to_string()
     };
-    println!(
+    out!(
         "\ndescent: {} iterations of {} at lr {} ({}), {:.3} s; {stop}{curv}",
         r.history.iterations,
         r.optimizer,
@@ -995,9 +1009,9 @@ fn print_report(r: &Report) {
 /// The exact solution's table, descent beside it.
 fn print_reference_table(r: &Report, reference: &Reference) {
     let o = reference.ols.as_ref();
-    println!("\n{}, with gradient descent beside it:", reference.method);
+    out!("\n{}, with gradient descent beside it:", reference.method);
     if o.is_some() {
-        println!(
+        out!(
             "{:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12} {:>12} {:>10}",
             "coefficient",
             "estimate",
@@ -1010,9 +1024,12 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             "gap"
         );
     } else {
-        println!(
+        out!(
             "{:<14} {:>12} {:>12} {:>10}",
-            "coefficient", "estimate", "descent", "gap"
+            "coefficient",
+            "estimate",
+            "descent",
+            "gap"
         );
     }
     for (i, (name, v)) in r.coefficients.iter().enumerate() {
@@ -1027,7 +1044,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             Some(o) => {
                 let c = &o.coefficients[i];
                 if c.estimate.is_none() {
-                    println!(
+                    out!(
                         "{name:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12} {:>12} {gap:>10}",
                         "NA (dropped)",
                         "-",
@@ -1039,7 +1056,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
                     );
                     continue;
                 }
-                println!(
+                out!(
                     "{name:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12} {:>12} {gap:>10}",
                     g(c.estimate),
                     g(c.std_error),
@@ -1050,7 +1067,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
                     tape::fmt_g(*v),
                 );
             }
-            None => println!(
+            None => out!(
                 "{name:<14} {:>12} {:>12} {gap:>10}",
                 g(reference.coef[i]),
                 tape::fmt_g(*v)
@@ -1059,7 +1076,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
     }
     if let Some(o) = o {
         for (col, with) in &o.dependent {
-            println!(
+            out!(
                 "\nnote: {col} is a linear combination of {} (the design has rank {} of {}): it has no coefficient, as R marks it NA",
                 with.join(", "),
                 o.rank,
@@ -1067,12 +1084,12 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             );
         }
         match o.sigma {
-            Some(s) => println!(
+            Some(s) => out!(
                 "\nresidual standard error {} on {} degrees of freedom",
                 tape::fmt_g(s),
                 o.df_resid
             ),
-            None => println!("\n(no residual degrees of freedom: no standard errors)"),
+            None => out!("\n(no residual degrees of freedom: no standard errors)"),
         }
         let centred = if o.has_constant {
             ""
@@ -1080,16 +1097,16 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             " (uncentred: no constant)"
         };
         if o.r_squared.is_finite() {
-            println!(
+            out!(
                 "R² {}, adjusted R² {}{centred}",
                 tape::fmt_g(o.r_squared),
                 g(o.adj_r_squared)
             );
         } else {
-            println!("R² undefined: the target does not vary");
+            out!("R² undefined: the target does not vary");
         }
         if let Some((fv, pv)) = o.f_statistic {
-            println!(
+            out!(
                 "F {} on {} and {} DF, p-value {}{}",
                 tape::fmt_g(fv),
                 o.df_model,
@@ -1103,47 +1120,47 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             );
         }
         if o.log_likelihood.is_finite() {
-            println!(
+            out!(
                 "log-likelihood {}, AIC {}, BIC {}",
                 tape::fmt_g(o.log_likelihood),
                 tape::fmt_g(o.aic),
                 tape::fmt_g(o.bic)
             );
         } else {
-            println!("log-likelihood, AIC, BIC undefined: the fit is exact (RSS 0)");
+            out!("log-likelihood, AIC, BIC undefined: the fit is exact (RSS 0)");
         }
         if o.cov_type != CovType::Nonrobust {
-            println!(
+            out!(
                 "standard errors: {} (heteroskedasticity-robust)",
                 o.cov_type.name()
             );
         }
         if o.rank < o.coefficients.len() {
-            println!(
+            out!(
                 "condition number infinite: the design is singular (rank {} of {})",
                 o.rank,
                 o.coefficients.len()
             );
         } else if o.condition_number.is_finite() {
-            println!("condition number {}", tape::fmt_g(o.condition_number));
+            out!("condition number {}", tape::fmt_g(o.condition_number));
             if o.condition_number > 1000.0 {
-                println!(
+                out!(
                     "warning: the condition number is large ({}): this might indicate strong multicollinearity or other numerical problems",
                     tape::fmt_g(o.condition_number)
                 );
             }
         } else {
-            println!("condition number infinite: the design is singular");
+            out!("condition number infinite: the design is singular");
         }
     }
     match r.reached() {
-        Some(true) if r.gaps.len() < r.coefficients.len() => println!(
+        Some(true) if r.gaps.len() < r.coefficients.len() => out!(
             "\ndescent reached the solution's predictions (within 1e-6 of the target's scale); with dependent columns its coefficients are one of many equally good sets"
         ),
-        Some(true) => println!(
+        Some(true) => out!(
             "\ndescent reached the solution: every coefficient within 1e-4 of it (relative), or moving the predictions by at most 1e-6 of the target's scale"
         ),
-        Some(false) if r.gaps.len() < r.coefficients.len() => println!(
+        Some(false) if r.gaps.len() < r.coefficients.len() => out!(
             "\nnote: descent has not reached the solution's predictions; the table's statistics are at the solution"
         ),
         _ => {
@@ -1154,7 +1171,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
                 .filter_map(|(g, c)| g.filter(|g| !g.1).map(|g| (c, g.0)))
                 .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
             if let Some(((name, v), gap)) = worst {
-                println!(
+                out!(
                     "\nnote: descent has not reached the solution: {name} is {} where the solution has {} (gap {}); the table's statistics are at the solution. Try --standardize, more --iters, or another --lr",
                     tape::fmt_g(*v),
                     tape::fmt_g(v - gap),
@@ -1163,22 +1180,28 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             }
         }
     }
-    println!("descent's training MSE {}", tape::fmt_g(r.descent_mse));
+    out!("descent's training MSE {}", tape::fmt_g(r.descent_mse));
     if let Some(note) = &r.reference_note {
-        println!("({note})");
+        out!("({note})");
     }
 }
 
 /// Descent's own table, for a formula with no exact solution.
 fn print_descent_table(r: &Report) {
     let stats = r.inference.as_ref().and_then(|i| i.as_ref().ok());
-    println!(
+    out!(
         "\n{:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12}",
-        "coefficient", "descent", "std err", "t", "P>|t|", "[0.025", "0.975]"
+        "coefficient",
+        "descent",
+        "std err",
+        "t",
+        "P>|t|",
+        "[0.025",
+        "0.975]"
     );
     for (i, (name, v)) in r.coefficients.iter().enumerate() {
         let s = stats.map(|s| &s.coefficients[i]);
-        println!(
+        out!(
             "{name:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12}",
             tape::fmt_g(*v),
             g(s.map(|s| s.std_error)),
@@ -1189,16 +1212,16 @@ fn print_descent_table(r: &Report) {
         );
     }
     match &r.inference {
-        Some(Ok(s)) => println!(
+        Some(Ok(s)) => out!(
             "\nresidual standard error {} on {} degrees of freedom",
             tape::fmt_g(s.sigma),
             s.df
         ),
-        Some(Err(e)) => println!("\n({e})"),
-        None => println!(),
+        Some(Err(e)) => out!("\n({e})"),
+        None => out!(),
     }
     if let Some(note) = &r.reference_note {
-        println!("({note})");
+        out!("({note})");
     }
 }
 
@@ -1314,7 +1337,7 @@ fn print_json(r: &Report) {
         "lambda_max": r.curvature.map(|c| num(c.lambda_max)),
         "lambda_min": r.curvature.map(|c| num(c.lambda_min)),
     });
-    println!("{doc}");
+    out!("{doc}");
 }
 
 /// The saved model: what `descent predict` reads. It holds the coefficients the report

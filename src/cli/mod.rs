@@ -1,6 +1,18 @@
 //! The `descent` command line. Every error on user input is one line on stderr and exit
 //! status 2; nothing here panics on user input.
 
+/// `println!` for the program's results: a closed standard output ends the run quietly
+/// with status 0 (as `head`-style pipelines expect); any other write error is one line
+/// on stderr and status 1. Never a panic.
+macro_rules! out {
+    () => {
+        $crate::cli::emit(format_args!(""))
+    };
+    ($($t:tt)*) => {
+        $crate::cli::emit(format_args!($($t)*))
+    };
+}
+
 mod check;
 mod demo;
 mod fit;
@@ -17,7 +29,7 @@ use model::*;
     version,
     about = "Linear regression by gradient descent, with every gradient from a reverse-mode autodiff tape",
     after_help = "With no command, runs the demo on generated hours-studied data and writes its pictures.\n\n\
-Exit status: 0 success; 2 bad input or options (one line on stderr naming what and where); \
+Exit status: 0 success; 1 the output could not be written (a full disk); 2 bad input or options (one line on stderr naming what and where); \
 3 the fit did not converge (no result table is printed); 4 a numerical failure: a NaN or \
 infinite loss, parameter or statistic (training diverged, or the data overflow), with the \
 place it came from. A closed standard output ends the run quietly with status 0."
@@ -110,6 +122,24 @@ pub fn main() -> i32 {
             e.status
         }
     }
+}
+
+/// Writes one line of results to standard output (see `out!`).
+pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.write_all(b"\n")) {
+        write_failed(&e);
+    }
+}
+
+/// Ends the process after a failed write to standard output.
+pub(crate) fn write_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("descent: cannot write the output: {e}");
+    std::process::exit(1);
 }
 
 /// Why a command failed, with the exit status `--help` documents for it.

@@ -87,7 +87,7 @@ pub(super) fn sweep(s: &Sweep) -> Result<(), String> {
                 )
             })
             .collect();
-        println!(
+        out!(
             "{{\"max_stable_lr\": {:?}, \"best_lr\": {:?}, \"runs\": [{}]}}",
             curv.max_stable_lr(),
             curv.best_lr(),
@@ -95,7 +95,7 @@ pub(super) fn sweep(s: &Sweep) -> Result<(), String> {
         );
         return Ok(());
     }
-    println!(
+    out!(
         "largest stable learning rate 2/λmax = {}, best constant step = {}\n",
         tape::fmt_g(curv.max_stable_lr()),
         tape::fmt_g(curv.best_lr())
@@ -106,10 +106,10 @@ pub(super) fn sweep(s: &Sweep) -> Result<(), String> {
         } else {
             "-".into()
         };
-        println!("lr {:<10} final MSE {:<14} {v}", tape::fmt_g(*lr), loss);
+        out!("lr {:<10} final MSE {:<14} {v}", tape::fmt_g(*lr), loss);
     }
     if let Some(dir) = &s.plot {
-        println!("\npicture written to {dir}/sweep.svg");
+        out!("\npicture written to {dir}/sweep.svg");
     }
     Ok(())
 }

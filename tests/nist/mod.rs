@@ -140,3 +140,35 @@ pub fn linear_design(s: &Strd) -> (Vec<String>, Vec<Vec<f64>>, Vec<f64>, bool) {
     }
     (names, cols, y, intercept)
 }
+
+/// The 27 nonlinear sets with their models as descent formulas (NIST's text, in the
+/// formula language: `**` as `^`, brackets as parentheses).
+pub const NONLINEAR: [(&str, &str); 27] = [
+    ("Misra1a", "y = b1*(1-exp(-b2*x))"),
+    ("Chwirut2", "y = exp(-b1*x)/(b2+b3*x)"),
+    ("Chwirut1", "y = exp(-b1*x)/(b2+b3*x)"),
+    ("Lanczos3", "y = b1*exp(-b2*x) + b3*exp(-b4*x) + b5*exp(-b6*x)"),
+    ("Gauss1", "y = b1*exp(-b2*x) + b3*exp(-(x-b4)^2/b5^2) + b6*exp(-(x-b7)^2/b8^2)"),
+    ("Gauss2", "y = b1*exp(-b2*x) + b3*exp(-(x-b4)^2/b5^2) + b6*exp(-(x-b7)^2/b8^2)"),
+    ("DanWood", "y = b1*x^b2"),
+    ("Misra1b", "y = b1*(1-(1+b2*x/2)^(-2))"),
+    ("Kirby2", "y = (b1 + b2*x + b3*x^2)/(1 + b4*x + b5*x^2)"),
+    ("Hahn1", "y = (b1+b2*x+b3*x^2+b4*x^3)/(1+b5*x+b6*x^2+b7*x^3)"),
+    ("Nelson", "ln(y) = b1 - b2*x1*exp(-b3*x2)"),
+    ("MGH17", "y = b1 + b2*exp(-x*b4) + b3*exp(-x*b5)"),
+    ("Lanczos1", "y = b1*exp(-b2*x) + b3*exp(-b4*x) + b5*exp(-b6*x)"),
+    ("Lanczos2", "y = b1*exp(-b2*x) + b3*exp(-b4*x) + b5*exp(-b6*x)"),
+    ("Gauss3", "y = b1*exp(-b2*x) + b3*exp(-(x-b4)^2/b5^2) + b6*exp(-(x-b7)^2/b8^2)"),
+    ("Misra1c", "y = b1*(1-(1+2*b2*x)^(-0.5))"),
+    ("Misra1d", "y = b1*b2*x*((1+b2*x)^(-1))"),
+    ("Roszman1", "y = b1 - b2*x - arctan(b3/(x-b4))/pi"),
+    ("ENSO", "y = b1 + b2*cos(2*pi*x/12) + b3*sin(2*pi*x/12) + b5*cos(2*pi*x/b4) + b6*sin(2*pi*x/b4) + b8*cos(2*pi*x/b7) + b9*sin(2*pi*x/b7)"),
+    ("MGH09", "y = b1*(x^2+x*b2)/(x^2+x*b3+b4)"),
+    ("Thurber", "y = (b1 + b2*x + b3*x^2 + b4*x^3)/(1 + b5*x + b6*x^2 + b7*x^3)"),
+    ("BoxBOD", "y = b1*(1-exp(-b2*x))"),
+    ("Rat42", "y = b1/(1+exp(b2-b3*x))"),
+    ("MGH10", "y = b1*exp(b2/(x+b3))"),
+    ("Eckerle4", "y = (b1/b2)*exp(-0.5*((x-b3)/b2)^2)"),
+    ("Rat43", "y = b1/((1+exp(b2-b3*x))^(1/b4))"),
+    ("Bennett5", "y = b1*(b2+x)^(-1/b3)"),
+];

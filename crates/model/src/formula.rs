@@ -53,10 +53,21 @@ pub enum Func {
     Sigmoid,
     Relu,
     Square,
+    Sin,
+    Cos,
+    Tan,
+    Atan,
+    Asin,
+    Acos,
+    Sinh,
+    Cosh,
+    Log10,
+    Log2,
+    Exp2,
 }
 
 impl Func {
-    const ALL: [(&'static str, Func); 9] = [
+    const ALL: [(&'static str, Func); 21] = [
         ("exp", Func::Exp),
         ("ln", Func::Ln),
         ("log", Func::Ln),
@@ -66,13 +77,26 @@ impl Func {
         ("sigmoid", Func::Sigmoid),
         ("relu", Func::Relu),
         ("square", Func::Square),
+        ("sin", Func::Sin),
+        ("cos", Func::Cos),
+        ("tan", Func::Tan),
+        ("atan", Func::Atan),
+        ("arctan", Func::Atan),
+        ("asin", Func::Asin),
+        ("acos", Func::Acos),
+        ("sinh", Func::Sinh),
+        ("cosh", Func::Cosh),
+        ("log10", Func::Log10),
+        ("log2", Func::Log2),
+        ("exp2", Func::Exp2),
     ];
 
     fn named(name: &str) -> Option<Func> {
         Func::ALL.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
     }
 
-    fn name(self) -> &'static str {
+    /// The function's name in formulas.
+    pub fn name(self) -> &'static str {
         Func::ALL
             .iter()
             .find(|(_, f)| *f == self)
@@ -90,7 +114,27 @@ impl Func {
             Func::Sigmoid => x.sigmoid(),
             Func::Relu => x.relu(),
             Func::Square => x.square(),
+            Func::Sin => x.sin(),
+            Func::Cos => x.cos(),
+            Func::Atan => x.atan(),
+            // The rest are compositions of tape ops, so their derivatives are the chain
+            // rule over rules written once.
+            Func::Tan => x.sin().div(&x.cos()),
+            Func::Asin => x.div(&x.map_const(|_| 1.0).sub(&x.square()).sqrt()).atan(),
+            Func::Acos => x
+                .map_const(|_| std::f64::consts::FRAC_PI_2)
+                .sub(&Func::Asin.apply(x)),
+            Func::Sinh => x.exp().sub(&x.neg().exp()).scale(0.5),
+            Func::Cosh => x.exp().add(&x.neg().exp()).scale(0.5),
+            Func::Log10 => x.ln().scale(1.0 / std::f64::consts::LN_10),
+            Func::Log2 => x.ln().scale(1.0 / std::f64::consts::LN_2),
+            Func::Exp2 => x.scale(std::f64::consts::LN_2).exp(),
         }
+    }
+
+    /// The plain value, for transforming a target column.
+    pub fn value(self, x: f64) -> f64 {
+        self.apply(&x)
     }
 }
 
@@ -109,6 +153,8 @@ pub enum Expr {
     Div(Box<Expr>, Box<Expr>),
     /// `x ^ p` for a constant exponent.
     Pow(Box<Expr>, f64),
+    /// `a ^ b` with an exponent that is not a constant (`x^b`, `a^x`, `pow(a, b)`).
+    PowE(Box<Expr>, Box<Expr>),
     Call(Func, Box<Expr>),
 }
 
@@ -130,6 +176,7 @@ impl Expr {
                 go(a).powi(*p as i32)
             }
             Expr::Pow(a, p) => go(a).powf(*p),
+            Expr::PowE(a, b) => go(a).pow(&go(b)),
             Expr::Call(f, a) => f.apply(&go(a)),
         }
     }
@@ -176,6 +223,13 @@ impl Expr {
                 }
                 write!(f, "^{p}")
             }
+            Expr::PowE(a, b) => {
+                write!(f, "pow(")?;
+                a.fmt_with(f, names)?;
+                write!(f, ", ")?;
+                b.fmt_with(f, names)?;
+                write!(f, ")")
+            }
             Expr::Call(func, a) => {
                 write!(f, "{}(", func.name())?;
                 a.fmt_with(f, names)?;
@@ -209,6 +263,7 @@ struct Names {
 pub struct Formula {
     text: String,
     target: String,
+    target_transform: Option<Func>,
     columns: Vec<String>,
     expr: Expr,
     params: Params,
@@ -219,9 +274,40 @@ impl Formula {
     /// Names that are columns are data; other names are parameters, starting at 0.
     pub fn parse(text: &str, columns: &[&str]) -> Result<Formula, FormulaError> {
         let tokens = lex(text)?;
+        let target_transform;
         let (target, rhs_at) = match tokens.iter().position(|t| t.tok == Tok::Eq) {
             Some(eq) => {
                 let lhs = &tokens[..eq];
+                // A transformed target: f(y) with f one of the invertible functions.
+                let (lhs, transform) = match lhs {
+                    [Token {
+                        tok: Tok::Ident(f),
+                        at,
+                    }, Token {
+                        tok: Tok::LParen, ..
+                    }, inner @ Token {
+                        tok: Tok::Ident(_), ..
+                    }, Token {
+                        tok: Tok::RParen, ..
+                    }] => match Func::named(f) {
+                        Some(
+                            func @ (Func::Ln
+                            | Func::Sqrt
+                            | Func::Log10
+                            | Func::Log2
+                            | Func::Exp
+                            | Func::Square),
+                        ) => (std::slice::from_ref(inner), Some(func)),
+                        _ => {
+                            return err(
+                                *at,
+                                format!("'{f}' cannot transform the target; use ln, log, log10, log2, sqrt, exp or square"),
+                            )
+                        }
+                    },
+                    other => (other, None),
+                };
+                target_transform = transform;
                 match lhs {
                     [Token {
                         tok: Tok::Ident(name),
@@ -239,7 +325,10 @@ impl Formula {
                         (name.clone(), eq + 1)
                     }
                     [] => return err(tokens[eq].at, "nothing before '='; write target = ..."),
-                    [t, ..] => return err(t.at, "the left of '=' must be one column name"),
+                    [t, ..] => return err(
+                        t.at,
+                        "the left of '=' must be one column name, or ln(column), sqrt(column), ...",
+                    ),
                 }
             }
             None => {
@@ -265,6 +354,7 @@ impl Formula {
             let what = match &t.tok {
                 Tok::Eq => "a second '='".to_string(),
                 Tok::RParen => "a ')' with no '(' before it".to_string(),
+                Tok::Comma => "a ',' outside pow(a, b)".to_string(),
                 other => format!("{other} where an operator (+ - * / ^) was expected"),
             };
             return err(t.at, format!("unexpected {what}"));
@@ -305,10 +395,24 @@ impl Formula {
         Ok(Formula {
             text: text.trim().to_string(),
             target,
+            target_transform,
             columns: p.used_columns,
             expr,
             params,
         })
+    }
+
+    /// The function of the target the formula models (`ln` in `ln(y) = …`), if any.
+    pub fn target_transform(&self) -> Option<Func> {
+        self.target_transform
+    }
+
+    /// What the formula predicts, as written on its left: `y` or `ln(y)`.
+    pub fn target_label(&self) -> String {
+        match self.target_transform {
+            Some(f) => format!("{}({})", f.name(), self.target),
+            None => self.target.clone(),
+        }
     }
 
     /// The formula as written.
@@ -373,9 +477,11 @@ impl Formula {
                 Expr::Param(j) => usize::from(*j == k),
                 Expr::Num(_) | Expr::Column(_) => 0,
                 Expr::Neg(a) | Expr::Pow(a, _) | Expr::Call(_, a) => count(a, k),
-                Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
-                    count(a, k) + count(b, k)
-                }
+                Expr::Add(a, b)
+                | Expr::Sub(a, b)
+                | Expr::Mul(a, b)
+                | Expr::Div(a, b)
+                | Expr::PowE(a, b) => count(a, k) + count(b, k),
             }
         }
         let mut top = Vec::new();
@@ -507,6 +613,60 @@ impl Formula {
     }
 }
 
+impl Formula {
+    /// The parameters from a vector, in order.
+    fn set_all(&mut self, theta: &[f64]) {
+        for (t, v) in self.params.values_mut().zip(theta) {
+            *t = Tensor::scalar(*v);
+        }
+    }
+
+    /// Fits the parameters by nonlinear least squares from their current values:
+    /// [`levenberg_marquardt`](crate::levenberg_marquardt), or damped Gauss–Newton when
+    /// `gauss_newton`, with the exact Jacobian from forward mode. The formula keeps the
+    /// final parameters whether or not the solver converged (its result says).
+    ///
+    /// ```
+    /// use model::*;
+    /// let d = Dataset::from_rows(&[vec![0.0], vec![1.0], vec![2.0], vec![3.0]], &[2.0, 1.2, 0.7, 0.45]);
+    /// let mut f = Formula::parse("y = a*exp(k*x)", &["x", "y"]).unwrap();
+    /// f.set("a", 1.0).unwrap();
+    /// let r = f.fit_least_squares(&d, &LmOptions::default(), false);
+    /// assert!(r.stop.converged() && r.iterations > 0);
+    /// ```
+    pub fn fit_least_squares(
+        &mut self,
+        data: &Dataset,
+        opts: &crate::lm::LmOptions,
+        gauss_newton: bool,
+    ) -> crate::lm::LmResult {
+        let y = data.y.data().to_vec();
+        let x0 = self.values();
+        let mut at = self.clone();
+        let mut at_j = self.clone();
+        let residuals = |theta: &[f64]| -> Vec<f64> {
+            at.set_all(theta);
+            at.predict(&data.x)
+                .data()
+                .iter()
+                .zip(&y)
+                .map(|(p, y)| p - y)
+                .collect()
+        };
+        let jacobian = |theta: &[f64]| -> Vec<f64> {
+            at_j.set_all(theta);
+            at_j.jacobian(&data.x).to_vec()
+        };
+        let r = if gauss_newton {
+            crate::lm::gauss_newton(residuals, jacobian, &x0, opts)
+        } else {
+            crate::lm::levenberg_marquardt(residuals, jacobian, &x0, opts)
+        };
+        self.set_all(&r.x);
+        r
+    }
+}
+
 fn onehot(d: usize, j: usize) -> Tensor {
     let mut e = vec![0.0; d];
     e[j] = 1.0;
@@ -534,7 +694,7 @@ fn looks_like(name: &str, column: &str) -> bool {
 impl fmt::Display for Formula {
     /// The formula as parsed, fully parenthesised: what the parser understood.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = ", self.target)?;
+        write!(f, "{} = ", self.target_label())?;
         let names = Names {
             columns: self.columns.clone(),
             params: self.params.keys().cloned().collect(),
@@ -580,6 +740,7 @@ enum Tok {
     Op(char),
     LParen,
     RParen,
+    Comma,
     Eq,
 }
 
@@ -591,6 +752,7 @@ impl fmt::Display for Tok {
             Tok::Op(c) => write!(f, "'{c}'"),
             Tok::LParen => write!(f, "'('"),
             Tok::RParen => write!(f, "')'"),
+            Tok::Comma => write!(f, "','"),
             Tok::Eq => write!(f, "'='"),
         }
     }
@@ -662,6 +824,7 @@ fn lex(text: &str) -> Result<Vec<Token>, FormulaError> {
             '*' => Tok::Op('*'),
             '(' => Tok::LParen,
             ')' => Tok::RParen,
+            ',' => Tok::Comma,
             '=' => Tok::Eq,
             '~' => return err(at, "write the formula as target = expression, not with '~'"),
             other => return err(at, format!("'{other}' is not part of a formula")),
@@ -754,21 +917,18 @@ impl Parser<'_> {
         self.power(depth)
     }
 
-    /// power := atom ('^' exponent)?, the exponent a constant: `2`, `-1`, `(0.5)`.
+    /// power := atom ('^' unary)?: a constant exponent (`2`, `-1`, `(0.5)`) is `Pow`, any
+    /// other (`x^b`, `a^x`) is `PowE`.
     fn power(&mut self, depth: usize) -> Result<Expr, FormulaError> {
         let base = self.atom(depth)?;
         if self.eat_op(&['^']).is_none() {
             return Ok(base);
         }
-        let at = self.at();
         let exponent = self.unary(depth + 1)?;
-        match constant(&exponent) {
-            Some(p) => Ok(Expr::Pow(Box::new(base), p)),
-            None => err(
-                at,
-                "the exponent must be a number; for a fitted exponent write exp(k*ln(x))",
-            ),
-        }
+        Ok(match constant(&exponent) {
+            Some(p) => Expr::Pow(Box::new(base), p),
+            None => Expr::PowE(Box::new(base), Box::new(exponent)),
+        })
     }
 
     /// atom := number | column | parameter | function '(' expr ')' | '(' expr ')'
@@ -785,15 +945,34 @@ impl Parser<'_> {
                 Ok(e)
             }
             Tok::Ident(name) => {
-                if matches!(
+                let call = matches!(
                     self.peek(),
                     Some(Token {
                         tok: Tok::LParen,
                         ..
                     })
-                ) {
+                );
+                if call && name == "pow" {
+                    let open = self.at();
+                    self.pos += 1;
+                    let a = self.expr_at(depth + 1)?;
+                    match self.peek() {
+                        Some(Token {
+                            tok: Tok::Comma, ..
+                        }) => self.pos += 1,
+                        _ => return err(self.at(), "pow needs two arguments: pow(base, exponent)"),
+                    }
+                    let b = self.expr_at(depth + 1)?;
+                    self.close(open)?;
+                    return Ok(match constant(&b) {
+                        Some(p) => Expr::Pow(Box::new(a), p),
+                        None => Expr::PowE(Box::new(a), Box::new(b)),
+                    });
+                }
+                if call {
                     let Some(f) = Func::named(&name) else {
-                        let known: Vec<&str> = Func::ALL.iter().map(|(n, _)| *n).collect();
+                        let known: Vec<&str> =
+                            Func::ALL.iter().map(|(n, _)| *n).chain(["pow"]).collect();
                         return err(
                             t.at,
                             format!("unknown function '{name}' (known: {})", known.join(", ")),
@@ -817,6 +996,14 @@ impl Parser<'_> {
                 if Func::named(&name).is_some() {
                     return err(t.at, format!("'{name}' is a function: write {name}(...)"));
                 }
+                // pi and e are the constants, unless the data have columns of those names.
+                if !self.columns.contains(&name.as_str()) {
+                    match name.as_str() {
+                        "pi" => return Ok(Expr::Num(std::f64::consts::PI)),
+                        "e" => return Ok(Expr::Num(std::f64::consts::E)),
+                        _ => {}
+                    }
+                }
                 if self.columns.contains(&name.as_str()) {
                     let j = match self.used_columns.iter().position(|c| *c == name) {
                         Some(j) => j,
@@ -838,6 +1025,7 @@ impl Parser<'_> {
             }
             Tok::Op(c) => err(t.at, format!("'{c}' where a value was expected")),
             Tok::RParen => err(t.at, "')' where a value was expected"),
+            Tok::Comma => err(t.at, "',' where a value was expected"),
             Tok::Eq => err(t.at, "a second '='"),
         }
     }
@@ -894,8 +1082,8 @@ mod tests {
 
     #[test]
     fn precedence_and_associativity() {
-        let f = Formula::parse("y = a - b - c*x^2/d + -e", &["x", "y"]).unwrap();
-        assert_eq!(f.to_string(), "y = (((a - b) - ((c * x^2) / d)) + -e)");
+        let f = Formula::parse("y = a - b - c*x^2/d + -g", &["x", "y"]).unwrap();
+        assert_eq!(f.to_string(), "y = (((a - b) - ((c * x^2) / d)) + -g)");
     }
 
     #[test]
