@@ -397,11 +397,21 @@ fn bad_input_is_one_line_and_exit_2() {
             "unknown function 'frob'",
         ),
         (
-            &["fit", "tests/data/small.csv", "--model", "sin(score) = hours*p"],
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "sin(score) = hours*p",
+            ],
             "'sin' cannot transform the target",
         ),
         (
-            &["fit", "tests/data/small.csv", "--model", "score = pow(hours) * p"],
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "score = pow(hours) * p",
+            ],
             "pow needs two arguments",
         ),
         (
@@ -533,6 +543,8 @@ fn numerical_failures_exit_4_with_where_they_came_from() {
                 "tests/data/small.csv",
                 "--model",
                 "score = exp(k*hours)",
+                "--init",
+                "k=0",
                 "--lr",
                 "10",
             ],
@@ -547,7 +559,20 @@ fn numerical_failures_exit_4_with_where_they_came_from() {
                 "--init",
                 "a=1,k=800",
             ],
-            "the loss became",
+            "the formula is inf at its start values (a=1, k=800) on data row 1 (hours=1)",
+        ),
+        (
+            &[
+                "fit",
+                "tests/data/small.csv",
+                "--model",
+                "score = a*exp(k*hours)",
+                "--init",
+                "a=1,k=800",
+                "--optimizer",
+                "gd",
+            ],
+            "the loss became infinite",
         ),
     ];
     for (args, want) in cases {
@@ -872,4 +897,110 @@ fn convergence_is_a_test_that_passed() {
     let x3 = &doc["coefficients"][2];
     assert!(x3["p_value"].as_f64().unwrap() < 1e-5, "{x3}");
     assert!((x3["descent"].as_f64().unwrap() - x3["estimate"].as_f64().unwrap()).abs() > 1e-6);
+}
+
+/// A NIST nonlinear set as the CSV a user would give (its columns as NIST names them).
+fn nist_nonlinear_csv(s: &nist::Strd) -> String {
+    let mut text = s.columns.join(",") + "\n";
+    for r in &s.rows {
+        let row: Vec<String> = r.iter().map(|v| format!("{v:?}")).collect();
+        text += &(row.join(",") + "\n");
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("nist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{}.csv", s.name));
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn nist_nonlinear_through_the_program_from_both_starts() {
+    let mut failures = vec![];
+    for (name, formula) in nist::NONLINEAR {
+        let s = nist::load(name);
+        let path = nist_nonlinear_csv(&s);
+        for start in 0..2 {
+            let init: Vec<String> = s.starts[start]
+                .iter()
+                .enumerate()
+                .map(|(k, v)| format!("b{}={v:?}", k + 1))
+                .collect();
+            let init = init.join(",");
+            let (code, out, err) =
+                descent(&["fit", &path, "--model", formula, "--init", &init, "--json"]);
+            if code != 0 {
+                failures.push(format!("{name} start {}: exit {code}: {err}", start + 1));
+                continue;
+            }
+            let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(doc["optimizer"], "levenberg-marquardt");
+            assert_eq!(doc["converged"], true);
+            let coefs = doc["coefficients"].as_array().unwrap();
+            let by_name = |n: &str| coefs.iter().find(|c| c["name"] == n).unwrap();
+            let (se_min, sd_min) = if name == "Lanczos1" {
+                (2.9, 2.9)
+            } else {
+                (4.0, 4.0)
+            };
+            for (k, (_, cert, sd)) in s.params.iter().enumerate() {
+                let c = by_name(&format!("b{}", k + 1));
+                // A linear-in-parameters set reports the least-squares estimate with the
+                // optimizer beside it; a nonlinear one the optimizer's estimate.
+                let est = c["estimate"].as_f64().unwrap();
+                let b = nist::lre(est, *cert);
+                let e = nist::lre(c["std_error"].as_f64().unwrap_or(f64::NAN), *sd);
+                if b < 6.0 || e < se_min {
+                    failures.push(format!(
+                        "{name} start {} b{}: LRE {b:.1}, se {e:.1}",
+                        start + 1,
+                        k + 1
+                    ));
+                }
+            }
+            let sd = nist::lre(doc["residual_std_error"].as_f64().unwrap(), s.residual_sd);
+            if sd < sd_min {
+                failures.push(format!(
+                    "{name} start {}: residual sd LRE {sd:.1}",
+                    start + 1
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn a_fit_that_does_not_converge_prints_no_result_and_exits_3() {
+    // Misra1a from b1 = 500, b2 = 1e-4 by plain gradient descent for 1000 iterations.
+    let s = nist::load("Misra1a");
+    let path = nist_nonlinear_csv(&s);
+    let (code, out, err) = descent(&[
+        "fit",
+        &path,
+        "--model",
+        "y = b1*(1-exp(-b2*x))",
+        "--init",
+        "b1=500,b2=1e-4",
+        "--optimizer",
+        "gd",
+        "--iters",
+        "1000",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("sgd did not converge: "), "{err}");
+    // Levenberg-Marquardt with too few evaluations says so the same way.
+    let (code, _, err) = descent(&[
+        "fit",
+        &path,
+        "--model",
+        "y = b1*(1-exp(-b2*x))",
+        "--init",
+        "b1=500,b2=1e-4",
+        "--iters",
+        "3",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("levenberg-marquardt did not converge: the evaluation limit was reached after 3 evaluations"), "{err}");
 }

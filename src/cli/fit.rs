@@ -25,13 +25,15 @@ pub(super) struct Fit {
     /// Learning rate (default: from the Hessian's eigenvalues; see the README).
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
-    /// Iterations (updates).
-    #[arg(long, default_value_t = 1000)]
-    iters: usize,
-    /// Stop gradient descent (full batch) when one update changes the loss and every
-    /// parameter by at most this, relative to their size; 0 runs every iteration.
-    #[arg(long, default_value_t = 1e-10)]
-    tol: f64,
+    /// Iterations (updates) of gradient descent (default 1000), or the most evaluations
+    /// of the residuals for lm and gauss-newton (default 2000).
+    #[arg(long)]
+    iters: Option<usize>,
+    /// Gradient descent (full batch) stops when one update changes the loss and every
+    /// parameter by at most this, relative to their size (default 1e-10; 0 runs every
+    /// iteration); lm and gauss-newton use it as MINPACK's ftol and xtol (default 1e-15).
+    #[arg(long)]
+    tol: Option<f64>,
     /// Fit the linear model without an intercept (through the origin); R² is then
     /// uncentred, as R and NIST report it.
     #[arg(long)]
@@ -46,13 +48,14 @@ pub(super) struct Fit {
     /// Rows per update (default: all).
     #[arg(long)]
     batch_size: Option<usize>,
-    #[arg(long, value_enum, default_value_t = OptArg::Sgd)]
-    optimizer: OptArg,
-    /// zeros, uniform, normal, or explicit values: for the linear model the weights in
-    /// feature order then the bias (0.9,0.1 or m=0.9,b=0.1); for a formula by parameter
-    /// name (a=1,k=0.1; others start at 0).
-    #[arg(long, default_value = "zeros")]
-    init: String,
+    /// The optimizer (default: lm for a --model formula, sgd for the linear model).
+    #[arg(long, value_enum)]
+    optimizer: Option<OptArg>,
+    /// zeros, ones, uniform, normal, or explicit values: for the linear model the weights
+    /// in feature order then the bias (0.9,0.1 or m=0.9,b=0.1; default zeros); for a
+    /// formula by parameter name (a=1,k=0.1; the others start at 1, as nls needs starts).
+    #[arg(long)]
+    init: Option<String>,
     /// Ridge penalty λ·Σw² (intercepts are not penalised).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     l2: f64,
@@ -84,6 +87,12 @@ pub(super) enum OptArg {
     Sgd,
     Momentum,
     Adam,
+    /// Levenberg-Marquardt (MINPACK's lmder), for formulas.
+    #[value(alias = "levenberg-marquardt")]
+    Lm,
+    /// Damped Gauss-Newton (R's nls default), for formulas.
+    #[value(alias = "gn")]
+    GaussNewton,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,8 +188,21 @@ fn check_options(f: &Fit) -> Result<(), String> {
             f.l2, f.l1
         ));
     }
-    if f.tol.is_nan() || f.tol < 0.0 {
-        return Err(format!("--tol must be zero or positive, got {}", f.tol));
+    if let Some(tol) = f.tol.filter(|t| t.is_nan() || *t < 0.0) {
+        return Err(format!("--tol must be zero or positive, got {tol}"));
+    }
+    if matches!(f.optimizer, Some(OptArg::Lm | OptArg::GaussNewton)) {
+        if f.model.is_none() {
+            return Err("--optimizer lm and gauss-newton fit formulas (--model); the linear model's least-squares solution is computed exactly beside gradient descent".into());
+        }
+        if f.l1 > 0.0
+            || f.l2 > 0.0
+            || f.batch_size.is_some()
+            || f.epochs.is_some()
+            || f.lr.is_some()
+        {
+            return Err("--optimizer lm and gauss-newton take no --lr, --l1, --l2, --batch-size or --epochs".into());
+        }
     }
     if f.no_intercept && f.data.standardize {
         return Err("--standardize centres the features, which needs an intercept: drop --no-intercept, or scale the columns yourself".into());
@@ -294,8 +316,18 @@ fn parse_init_linear(s: &str, d: usize, intercept: bool) -> Result<Linear, Strin
 }
 
 pub(super) fn parse_init_formula(s: &str, mut formula: Formula) -> Result<Formula, String> {
+    let names: Vec<String> = formula
+        .parameter_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     match s {
         "zeros" => {}
+        "ones" => {
+            for n in &names {
+                formula.set(n, 1.0)?;
+            }
+        }
         "uniform" | "normal" => {
             let names: Vec<String> = formula
                 .parameter_names()
@@ -312,6 +344,10 @@ pub(super) fn parse_init_formula(s: &str, mut formula: Formula) -> Result<Formul
             }
         }
         values => {
+            // Parameters not named start at 1.
+            for n in &names {
+                formula.set(n, 1.0)?;
+            }
             for kv in values.split(',') {
                 let Some((k, v)) = kv.split_once('=') else {
                     return Err(format!(
@@ -371,6 +407,8 @@ pub(super) struct Report {
     pub lr: f64,
     pub lr_how: &'static str,
     pub optimizer: &'static str,
+    /// The solver's account, for lm and gauss-newton.
+    pub solved: Option<LmResult>,
     pub curvature: Option<Curvature>,
     pub seconds: f64,
     /// Training rows as the model saw them (standardised when asked), and raw.
@@ -392,6 +430,24 @@ impl Report {
             )
             .mse,
         )
+    }
+
+    /// The iterative method, for sentences.
+    fn method(&self) -> &'static str {
+        if self.solved.is_some() {
+            self.optimizer
+        } else {
+            "descent"
+        }
+    }
+
+    /// The iterative method's column heading.
+    fn label(&self) -> &'static str {
+        match self.solved {
+            Some(_) if self.optimizer == "gauss-newton" => "gn",
+            Some(_) => "lm",
+            None => "descent",
+        }
     }
 
     /// True when descent reached the reference in every coefficient.
@@ -620,6 +676,119 @@ fn restate_against(mut o: Ols, y: &[f64]) -> Ols {
     o
 }
 
+/// MINPACK's `gtol` measure at the model's parameters: the largest `|J_jᵀr| /
+/// (‖J_j‖·‖r‖)` over the Jacobian's columns (0 at a stationary point; scale-invariant).
+fn gradient_cosine(fitted: &Fitted, data: &Dataset) -> f64 {
+    let (n, d) = (data.len(), data.dim());
+    let pred = fitted.predict(&data.x);
+    let r: Vec<f64> = data
+        .y
+        .data()
+        .iter()
+        .zip(pred.data())
+        .map(|(y, p)| y - p)
+        .collect();
+    let rnorm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if rnorm == 0.0 {
+        return 0.0;
+    }
+    let columns: Vec<Vec<f64>> = match fitted {
+        Fitted::Linear { lin, .. } => {
+            let x = data.x.data();
+            let mut c: Vec<Vec<f64>> = (0..d)
+                .map(|j| (0..n).map(|i| x[i * d + j]).collect())
+                .collect();
+            if lin.has_intercept() {
+                c.push(vec![1.0; n]);
+            }
+            c
+        }
+        Fitted::Formula(fm) => {
+            let j = fm.jacobian(&data.x);
+            let p = fm.parameter_names().len();
+            (0..p)
+                .map(|k| (0..n).map(|i| j.data()[i * p + k]).collect())
+                .collect()
+        }
+    };
+    columns
+        .iter()
+        .map(|c| {
+            let norm = c.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                0.0
+            } else {
+                (c.iter().zip(&r).map(|(a, b)| a * b).sum::<f64>() / (norm * rnorm)).abs()
+            }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// `a=1, k=0.5` for a message.
+fn shown(names: &[&str], values: &[f64]) -> String {
+    names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| format!("{n}={}", tape::fmt_g(*v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why the residuals are not finite at a formula's start: the first row where the
+/// formula is not, or the Jacobian.
+fn not_finite_at_start(fm: &Formula, data: &Dataset) -> String {
+    let pred = fm.predict(&data.x);
+    let start = shown(&fm.parameter_names(), &fm.values());
+    match pred.data().iter().position(|v| !v.is_finite()) {
+        Some(i) => {
+            let row: Vec<String> = fm
+                .columns()
+                .iter()
+                .zip(data.row(i))
+                .map(|(c, v)| format!("{c}={}", tape::fmt_g(*v)))
+                .collect();
+            format!(
+                "the formula is {} at its start values ({start}) on data row {} ({}): give start values with --init",
+                pred.data()[i],
+                i + 1,
+                row.join(", ")
+            )
+        }
+        None => format!(
+            "the Jacobian of the formula is not finite at its start values ({start}): give other start values with --init"
+        ),
+    }
+}
+
+/// A note for a failed fit whose Jacobian is singular at the start.
+fn singular_start(fm: &Formula, data: &Dataset) -> String {
+    let j = fm.jacobian(&data.x);
+    let (n, p) = (data.len(), fm.parameter_names().len());
+    if j.data().iter().any(|v| !v.is_finite()) || n < p {
+        return String::new();
+    }
+    let cm: Vec<f64> = (0..p)
+        .flat_map(|k| (0..n).map(move |i| (i, k)))
+        .map(|(i, k)| j.data()[i * p + k])
+        .collect();
+    let s = lstsq(&cm, n, p, &vec![0.0; n]);
+    if s.rank == p {
+        return String::new();
+    }
+    let names = fm.parameter_names();
+    let idle: Vec<&str> = s.dependent.iter().map(|(k, _)| names[*k]).collect();
+    let zeros = fm.values().contains(&0.0);
+    format!(
+        "; at the start the Jacobian is singular ({} has no effect of its own{})",
+        idle.join(", "),
+        if zeros {
+            ", as a parameter starting at 0 can cause"
+        } else {
+            ""
+        }
+    )
+}
+
 /// Whether descent's `got` has reached the reference `want`: within 1e-4 relative, or
 /// moving the predictions by at most 1e-6 of the target's root mean square (so a
 /// coefficient the data barely determine is judged by its effect, in any units).
@@ -638,175 +807,280 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
         return Err(format!("--split: a split of {} rows leaves a part empty", raw.len()).into());
     }
     let formula_text = formula.as_ref().map(|fm| fm.text().to_string());
+    // A formula is fitted by Levenberg-Marquardt unless an option of gradient descent
+    // says otherwise.
+    let descent_options =
+        f.lr.is_some() || f.batch_size.is_some() || f.epochs.is_some() || f.l1 > 0.0 || f.l2 > 0.0;
+    let optimizer = f
+        .optimizer
+        .unwrap_or(if formula.is_some() && !descent_options {
+            OptArg::Lm
+        } else {
+            OptArg::Sgd
+        });
+    let solver = matches!(optimizer, OptArg::Lm | OptArg::GaussNewton);
+    let iters = f.iters.unwrap_or(if solver { 2000 } else { 1000 });
+    let tol = f.tol.unwrap_or(if solver { 1e-15 } else { 1e-10 });
+    let init = f
+        .init
+        .clone()
+        .unwrap_or_else(|| if formula.is_some() { "ones" } else { "zeros" }.to_string());
     let scaler = f.data.standardize.then(|| Standardizer::fit(&parts[0].x));
     let prep = |d: &Dataset| scaler.as_ref().map_or_else(|| d.clone(), |s| s.apply(d));
     let tr = prep(&parts[0]);
     let va = parts.get(1).map(prep);
     let mut fitted = match formula {
-        Some(fm) => Fitted::Formula(parse_init_formula(&f.init, fm)?),
+        Some(fm) => Fitted::Formula(parse_init_formula(&init, fm)?),
         None => Fitted::Linear {
-            lin: parse_init_linear(&f.init, tr.dim(), !f.no_intercept)?,
+            lin: parse_init_linear(&init, tr.dim(), !f.no_intercept)?,
             scaler: scaler.clone(),
         },
     };
     let train_raw = parts[0].clone();
     let (reference, reference_note) = reference(f, &fitted, &train_raw, &tr, &scaler)?;
     let is_formula = matches!(fitted, Fitted::Formula(_));
-    // The step: from the Gram matrix's eigenvalues for the linear model (the OLS report
-    // has them for raw, unpenalised data), from Hessian-vector products for a formula.
-    let needs_curvature = f.lr.is_none() && f.optimizer != OptArg::Adam;
-    let curv: Option<Result<Curvature, String>> = match &fitted {
-        Fitted::Linear { lin, .. } => {
-            let n = tr.len();
-            let mut mask = vec![true; tr.dim()];
-            if lin.has_intercept() {
-                mask.push(false);
-            }
-            let from_ols = reference
-                .as_ref()
-                .and_then(|r| r.ols.as_ref())
-                .filter(|_| scaler.is_none() && f.l2 == 0.0);
-            match from_ols {
-                Some(o) => Some(Ok(Curvature {
-                    lambda_max: 2.0 / n as f64 * o.gram_eigenvalues.last().copied().unwrap_or(0.0),
-                    lambda_min: 2.0 / n as f64 * o.gram_eigenvalues.first().copied().unwrap_or(0.0),
-                })),
-                None if needs_curvature => Some(Ok(Curvature::from_gram(
-                    &design_gram(&tr.x, lin.has_intercept()),
-                    n,
-                    f.l2,
-                    &mask,
-                ))),
-                None => None,
-            }
-        }
-        Fitted::Formula(_) => needs_curvature.then(|| curvature(fitted.model(), &tr, f.l2)),
-    };
-    let target_scale = {
-        let y = tr.y.data();
-        let n = y.len().max(1) as f64;
-        let mean = y.iter().sum::<f64>() / n;
-        let sd = (y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
-        sd.max(mean.abs())
-    };
-    let (lr, lr_how) = match (f.lr, f.optimizer, is_formula, &curv) {
-        (Some(lr), ..) => (lr, "given"),
-        (None, OptArg::Adam, ..) => (
-            target_scale / 100.0,
-            "Adam's default: 1/100 of the target's scale max(sd, |mean|), the distance its steps must cover",
-        ),
-        (None, _, false, Some(Ok(c))) if c.lambda_max > 0.0 && c.lambda_max.is_finite() => (
-            c.safe_lr(),
-            "1/λmax: the steepest direction settles at once, the rest shrink monotonically",
-        ),
-        (None, _, false, _) => {
-            return Err(Fail::numerical(
-                "cannot take a default step: the loss's curvature is not positive and finite (give --lr)",
-            ))
-        }
-        (None, _, true, Some(Ok(c))) if c.lambda_max.abs() > 0.0 && c.lambda_max.is_finite() => (
-            1.0 / c.lambda_max.abs(),
-            "1/|λmax| at the start, then halved on any rise and grown 10% on each fall",
-        ),
-        (None, _, true, _) => (
-            1e-3,
-            "1e-3 (the start is flat), then halved on any rise and grown 10% on each fall",
-        ),
-    };
-    let mut opt: Box<dyn Optimizer> = match f.optimizer {
-        OptArg::Sgd => Box::new(Sgd::new(lr)),
-        OptArg::Momentum => Box::new(Momentum::new(lr, 0.9)),
-        OptArg::Adam => Box::new(Adam::new(lr)),
-    };
-    let n = tr.len();
-    let batch = f.batch_size.unwrap_or(n).clamp(1, n.max(1));
-    let total = match f.epochs {
-        Some(e) => e
-            .checked_mul(n.div_ceil(batch))
-            .ok_or_else(|| Fail::input(format!("--epochs {e}: too many updates to count")))?,
-        None => f.iters,
-    };
-    let two_params = fitted
-        .model()
-        .named_parameters()
-        .values()
-        .map(Tensor::numel)
-        .sum::<usize>()
-        == 2;
-    // A bar on a terminal for runs that take more than a moment; log lines otherwise.
-    let show_bar = std::io::stderr().is_terminal()
-        && !f.data.json
-        && total.saturating_mul(n.max(1)) >= 20_000_000;
-    let bar = if show_bar {
-        let b = ProgressBar::new(total as u64);
-        b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} iterations, {msg} [{eta} left]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-    let every = {
-        let mut k = f.log_every;
-        if show_bar {
-            let tick = (total / 200).max(1);
-            k = if k == 0 { tick } else { k.min(tick) };
-        }
-        if two_params && f.plot.is_some() {
-            k = 1;
-        }
-        k
-    };
-    let cfg = TrainConfig {
-        schedule: f
-            .epochs
-            .map_or(Schedule::Iterations(f.iters), Schedule::Epochs),
-        batch_size: f.batch_size,
-        seed: f.seed,
-        tol: (f.tol > 0.0).then_some(f.tol),
-        l2: f.l2,
-        l1: f.l1,
-        log_every: every,
-        backtrack: is_formula && f.lr.is_none() && f.optimizer == OptArg::Sgd,
-        ..Default::default()
-    };
-    let json = f.data.json;
-    let scalars = |p: &Params| -> Vec<f64> { p.values().flat_map(Tensor::to_vec).collect() };
     let mut path = vec![];
-    if two_params {
-        let s = scalars(fitted.model().named_parameters());
-        path.push((s[0], s[1]));
+    let (history, lr, lr_how, opt_name, curv, seconds, solved) = if solver {
+        let gn = optimizer == OptArg::GaussNewton;
+        let Fitted::Formula(fm) = &mut fitted else {
+            unreachable!("check_options refuses lm for the linear model")
+        };
+        let start_values = fm.clone();
+        let opts = LmOptions {
+            ftol: tol,
+            xtol: tol,
+            max_evaluations: iters.max(2),
+            ..LmOptions::default()
+        };
+        let start = Instant::now();
+        let r = fm.fit_least_squares(&tr, &opts, gn);
+        let seconds = start.elapsed().as_secs_f64();
+        let name = if gn {
+            "gauss-newton"
+        } else {
+            "levenberg-marquardt"
+        };
+        if r.stop == LmStop::NotFinite {
+            return Err(Fail::numerical(not_finite_at_start(&start_values, &tr)));
+        }
+        if !r.stop.converged() {
+            return Err(Fail::not_converged(format!(
+                "{name} did not converge: {} after {} evaluations, at a residual sum of squares of {} with {}; no result is reported. Try other start values (--init){}",
+                r.stop.describe(),
+                r.evaluations,
+                tape::fmt_g(r.fnorm * r.fnorm),
+                shown(&fm.parameter_names(), &fm.values()),
+                singular_start(&start_values, &tr),
+            )));
+        }
+        let history = History {
+            train: vec![r.fnorm * r.fnorm / tr.len().max(1) as f64],
+            valid: vec![],
+            iterations: r.iterations,
+            converged: true,
+        };
+        (history, 0.0, "", name, None, seconds, Some(r))
+    } else {
+        // The step: from the Gram matrix's eigenvalues for the linear model (the OLS report
+        // has them for raw, unpenalised data), from Hessian-vector products for a formula.
+        let needs_curvature = f.lr.is_none() && optimizer != OptArg::Adam;
+        let curv: Option<Result<Curvature, String>> = match &fitted {
+            Fitted::Linear { lin, .. } => {
+                let n = tr.len();
+                let mut mask = vec![true; tr.dim()];
+                if lin.has_intercept() {
+                    mask.push(false);
+                }
+                let from_ols = reference
+                    .as_ref()
+                    .and_then(|r| r.ols.as_ref())
+                    .filter(|_| scaler.is_none() && f.l2 == 0.0);
+                match from_ols {
+                    Some(o) => Some(Ok(Curvature {
+                        lambda_max: 2.0 / n as f64
+                            * o.gram_eigenvalues.last().copied().unwrap_or(0.0),
+                        lambda_min: 2.0 / n as f64
+                            * o.gram_eigenvalues.first().copied().unwrap_or(0.0),
+                    })),
+                    None if needs_curvature => Some(Ok(Curvature::from_gram(
+                        &design_gram(&tr.x, lin.has_intercept()),
+                        n,
+                        f.l2,
+                        &mask,
+                    ))),
+                    None => None,
+                }
+            }
+            Fitted::Formula(_) => needs_curvature.then(|| curvature(fitted.model(), &tr, f.l2)),
+        };
+        let target_scale = {
+            let y = tr.y.data();
+            let n = y.len().max(1) as f64;
+            let mean = y.iter().sum::<f64>() / n;
+            let sd = (y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+            sd.max(mean.abs())
+        };
+        let (lr, lr_how) = match (f.lr, optimizer, is_formula, &curv) {
+            (Some(lr), ..) => (lr, "given"),
+            (None, OptArg::Adam, ..) => (
+                target_scale / 100.0,
+                "Adam's default: 1/100 of the target's scale max(sd, |mean|), the distance its steps must cover",
+            ),
+            (None, _, false, Some(Ok(c))) if c.lambda_max > 0.0 && c.lambda_max.is_finite() => (
+                c.safe_lr(),
+                "1/λmax: the steepest direction settles at once, the rest shrink monotonically",
+            ),
+            (None, _, false, _) => {
+                return Err(Fail::numerical(
+                    "cannot take a default step: the loss's curvature is not positive and finite (give --lr)",
+                ))
+            }
+            (None, _, true, Some(Ok(c))) if c.lambda_max.abs() > 0.0 && c.lambda_max.is_finite() => (
+                1.0 / c.lambda_max.abs(),
+                "1/|λmax| at the start, then halved on any rise and grown 10% on each fall",
+            ),
+            (None, _, true, _) => (
+                1e-3,
+                "1e-3 (the start is flat), then halved on any rise and grown 10% on each fall",
+            ),
+        };
+        let mut opt: Box<dyn Optimizer> = match optimizer {
+            OptArg::Sgd => Box::new(Sgd::new(lr)),
+            OptArg::Momentum => Box::new(Momentum::new(lr, 0.9)),
+            OptArg::Adam => Box::new(Adam::new(lr)),
+            OptArg::Lm | OptArg::GaussNewton => unreachable!("solvers take the other branch"),
+        };
+        let n = tr.len();
+        let batch = f.batch_size.unwrap_or(n).clamp(1, n.max(1));
+        let total = match f.epochs {
+            Some(e) => e
+                .checked_mul(n.div_ceil(batch))
+                .ok_or_else(|| Fail::input(format!("--epochs {e}: too many updates to count")))?,
+            None => iters,
+        };
+        let two_params = fitted
+            .model()
+            .named_parameters()
+            .values()
+            .map(Tensor::numel)
+            .sum::<usize>()
+            == 2;
+        // A bar on a terminal for runs that take more than a moment; log lines otherwise.
+        let show_bar = std::io::stderr().is_terminal()
+            && !f.data.json
+            && total.saturating_mul(n.max(1)) >= 20_000_000;
+        let bar = if show_bar {
+            let b = ProgressBar::new(total as u64);
+            b.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} iterations, {msg} [{eta} left]")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        } else {
+            ProgressBar::hidden()
+        };
+        let every = {
+            let mut k = f.log_every;
+            if show_bar {
+                let tick = (total / 200).max(1);
+                k = if k == 0 { tick } else { k.min(tick) };
+            }
+            if two_params && f.plot.is_some() {
+                k = 1;
+            }
+            k
+        };
+        let cfg = TrainConfig {
+            schedule: f
+                .epochs
+                .map_or(Schedule::Iterations(iters), Schedule::Epochs),
+            batch_size: f.batch_size,
+            seed: f.seed,
+            tol: (tol > 0.0).then_some(tol),
+            l2: f.l2,
+            l1: f.l1,
+            log_every: every,
+            backtrack: is_formula && f.lr.is_none() && optimizer == OptArg::Sgd,
+            ..Default::default()
+        };
+        let json = f.data.json;
+        let scalars = |p: &Params| -> Vec<f64> { p.values().flat_map(Tensor::to_vec).collect() };
+        if two_params {
+            let s = scalars(fitted.model().named_parameters());
+            path.push((s[0], s[1]));
+        }
+        let start = Instant::now();
+        let history = train(
+            fitted.model_mut(),
+            opt.as_mut(),
+            &tr,
+            va.as_ref(),
+            &cfg,
+            |p| {
+                bar.set_position(p.iteration as u64);
+                bar.set_message(format!("loss {}", tape::fmt_g(p.loss)));
+                if two_params {
+                    let s = scalars(&p.params);
+                    path.push((s[0], s[1]));
+                }
+                if !json && f.log_every > 0 && p.iteration % f.log_every == 0 {
+                    let v = p
+                        .valid
+                        .map_or(String::new(), |v| format!(", valid MSE {}", tape::fmt_g(v)));
+                    bar.println(format!(
+                        "iteration {:>7}: loss {}{v}",
+                        p.iteration,
+                        tape::fmt_g(p.loss)
+                    ));
+                }
+            },
+        );
+        bar.finish_and_clear();
+        let history = history.map_err(|e| Fail::numerical(e.to_string()))?;
+        let seconds = start.elapsed().as_secs_f64();
+        (history, lr, lr_how, opt.name(), curv, seconds, None)
+    };
+    // The relative-change test can pass because the steps are tiny, not because the
+    // minimum is near (a learning rate far too small): descent counts as converged only
+    // if the first-order test passes too, MINPACK's gtol cosine between the residuals
+    // and each Jacobian column at most √tol (no one parameter could lower the sum of
+    // squares by more than tol of it).
+    let mut history = history;
+    let mut stalled = false;
+    if !solver && history.converged && f.l1 == 0.0 && f.l2 == 0.0 {
+        let cosine = gradient_cosine(&fitted, &train_raw);
+        if cosine.is_nan() || cosine > tol.sqrt() {
+            history.converged = false;
+            stalled = true;
+        }
     }
-    let start = Instant::now();
-    let history = train(
-        fitted.model_mut(),
-        opt.as_mut(),
-        &tr,
-        va.as_ref(),
-        &cfg,
-        |p| {
-            bar.set_position(p.iteration as u64);
-            bar.set_message(format!("loss {}", tape::fmt_g(p.loss)));
-            if two_params {
-                let s = scalars(&p.params);
-                path.push((s[0], s[1]));
-            }
-            if !json && f.log_every > 0 && p.iteration % f.log_every == 0 {
-                let v = p
-                    .valid
-                    .map_or(String::new(), |v| format!(", valid MSE {}", tape::fmt_g(v)));
-                bar.println(format!(
-                    "iteration {:>7}: loss {}{v}",
-                    p.iteration,
-                    tape::fmt_g(p.loss)
-                ));
-            }
-        },
-    );
-    bar.finish_and_clear();
-    let history = history.map_err(|e| Fail::numerical(e.to_string()))?;
-    let seconds = start.elapsed().as_secs_f64();
+    // A nonlinear formula has no exact solution to report beside descent: a descent
+    // that did not pass its convergence test has no result to report.
+    if is_formula && reference.is_none() && !history.converged && f.l1 == 0.0 && f.l2 == 0.0 {
+        let names: Vec<String> = fitted
+            .coefficients(&tr.features)
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        let values: Vec<f64> = fitted
+            .coefficients(&tr.features)
+            .into_iter()
+            .map(|c| c.1)
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let why = if stalled {
+            "its steps became too small to move while the gradient test still failed"
+        } else {
+            "without passing the convergence test"
+        };
+        return Err(Fail::not_converged(format!(
+            "{opt_name} did not converge: {} iterations, {why} (--tol {}), at loss {} with {}; no result is reported. Try the default optimizer (Levenberg-Marquardt), more --iters, or another --lr",
+            history.iterations,
+            tape::fmt_g(tol),
+            history.train.last().map_or("-".to_string(), |l| tape::fmt_g(*l)),
+            shown(&names, &values),
+        )));
+    }
 
     let features = tr.features.clone();
     let coefficients = fitted.coefficients(&features);
@@ -890,7 +1164,7 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
             Err(format!(
                 "no standard errors: gradient descent stopped at its iteration limit ({}) without passing its convergence test (--tol {}), so its estimate is not the least-squares solution",
                 history.iterations,
-                tape::fmt_g(f.tol)
+                tape::fmt_g(tol)
             ))
         }),
         _ => None,
@@ -922,16 +1196,17 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
         metrics_at: if at_reference {
             "at the exact solution"
         } else {
-            "at descent's estimate"
+            "at the estimate"
         },
         descent_mse,
         gaps,
         history,
-        tol: f.tol,
+        tol,
         path,
         lr,
         lr_how,
-        optimizer: opt.name(),
+        optimizer: opt_name,
+        solved,
         curvature: curv.and_then(Result::ok),
         seconds,
         train: tr,
@@ -976,6 +1251,18 @@ fn print_report(r: &Report) {
         );
     }
     out!("(metrics {})", r.metrics_at);
+    if let Some(sv) = &r.solved {
+        out!(
+            "\n{}: {} iterations, {} evaluations of the residuals and {} of the Jacobian (forward mode), {:.3} s; converged: {}",
+            r.optimizer,
+            sv.iterations,
+            sv.evaluations,
+            sv.jacobians,
+            r.seconds,
+            sv.stop.describe()
+        );
+        return;
+    }
     let curv = r.curvature.map_or(String::new(), |c| {
         format!(
             "; Hessian λmax {}, λmin {}",
@@ -1009,7 +1296,12 @@ fn print_report(r: &Report) {
 /// The exact solution's table, descent beside it.
 fn print_reference_table(r: &Report, reference: &Reference) {
     let o = reference.ols.as_ref();
-    out!("\n{}, with gradient descent beside it:", reference.method);
+    let beside = if r.solved.is_some() {
+        r.optimizer
+    } else {
+        "gradient descent"
+    };
+    out!("\n{}, with {beside} beside it:", reference.method);
     if o.is_some() {
         out!(
             "{:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12} {:>12} {:>10}",
@@ -1020,7 +1312,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             "P>|t|",
             "[0.025",
             "0.975]",
-            "descent",
+            r.label(),
             "gap"
         );
     } else {
@@ -1028,7 +1320,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             "{:<14} {:>12} {:>12} {:>10}",
             "coefficient",
             "estimate",
-            "descent",
+            r.label(),
             "gap"
         );
     }
@@ -1155,13 +1447,16 @@ fn print_reference_table(r: &Report, reference: &Reference) {
     }
     match r.reached() {
         Some(true) if r.gaps.len() < r.coefficients.len() => out!(
-            "\ndescent reached the solution's predictions (within 1e-6 of the target's scale); with dependent columns its coefficients are one of many equally good sets"
+            "\n{} reached the solution's predictions (within 1e-6 of the target's scale); with dependent columns its coefficients are one of many equally good sets",
+            r.method()
         ),
         Some(true) => out!(
-            "\ndescent reached the solution: every coefficient within 1e-4 of it (relative), or moving the predictions by at most 1e-6 of the target's scale"
+            "\n{} reached the solution: every coefficient within 1e-4 of it (relative), or moving the predictions by at most 1e-6 of the target's scale",
+            r.method()
         ),
         Some(false) if r.gaps.len() < r.coefficients.len() => out!(
-            "\nnote: descent has not reached the solution's predictions; the table's statistics are at the solution"
+            "\nnote: {} has not reached the solution's predictions; the table's statistics are at the solution",
+            r.method()
         ),
         _ => {
             let worst = r
@@ -1172,7 +1467,8 @@ fn print_reference_table(r: &Report, reference: &Reference) {
                 .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
             if let Some(((name, v), gap)) = worst {
                 out!(
-                    "\nnote: descent has not reached the solution: {name} is {} where the solution has {} (gap {}); the table's statistics are at the solution. Try --standardize, more --iters, or another --lr",
+                    "\nnote: {} has not reached the solution: {name} is {} where the solution has {} (gap {}); the table's statistics are at the solution. Try --standardize, more --iters, or another --lr",
+                    r.method(),
                     tape::fmt_g(*v),
                     tape::fmt_g(v - gap),
                     tape::fmt_g(gap)
@@ -1192,7 +1488,7 @@ fn print_descent_table(r: &Report) {
     out!(
         "\n{:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12}",
         "coefficient",
-        "descent",
+        "estimate",
         "std err",
         "t",
         "P>|t|",
@@ -1331,8 +1627,11 @@ fn print_json(r: &Report) {
         "descent_mse": num(r.descent_mse),
         "iterations": r.history.iterations,
         "converged": r.history.converged,
+        "evaluations": r.solved.as_ref().map(|s| s.evaluations),
+        "jacobians": r.solved.as_ref().map(|s| s.jacobians),
+        "stop": r.solved.as_ref().map(|s| s.stop.describe()),
         "reached_closed_form": r.reached(),
-        "learning_rate": num(r.lr),
+        "learning_rate": if r.solved.is_some() { serde_json::Value::Null } else { num(r.lr) },
         "optimizer": r.optimizer,
         "lambda_max": r.curvature.map(|c| num(c.lambda_max)),
         "lambda_min": r.curvature.map(|c| num(c.lambda_min)),

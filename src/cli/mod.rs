@@ -157,6 +157,13 @@ impl Fail {
             message: message.into(),
         }
     }
+    /// The fit did not converge: status 3.
+    pub fn not_converged(message: impl Into<String>) -> Fail {
+        Fail {
+            status: 3,
+            message: message.into(),
+        }
+    }
     /// A NaN or infinity: status 4.
     pub fn numerical(message: impl Into<String>) -> Fail {
         Fail {

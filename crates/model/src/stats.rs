@@ -86,11 +86,26 @@ pub fn inference(
         .collect();
     let qr = crate::lstsq::lstsq(&cm, n, p, &vec![0.0; n]);
     if qr.rank < p {
-        let names: Vec<&str> = qr.dependent.iter().map(|(j, _)| names[*j]).collect();
+        let why: Vec<String> = qr
+            .dependent
+            .iter()
+            .map(|(j, with)| {
+                if with.is_empty() {
+                    format!("{} has no effect on the predictions", names[*j])
+                } else {
+                    let w: Vec<&str> = with.iter().map(|i| names[*i]).collect();
+                    format!(
+                        "{} moves them as a combination of {} does",
+                        names[*j],
+                        w.join(", ")
+                    )
+                }
+            })
+            .collect();
         return Err(format!(
-            "the parameters are not identifiable from the data (the Jacobian has rank {} < {p}; {} depend on the others), so they have no standard errors",
+            "the parameters are not identifiable from the data at the estimate (the Jacobian has rank {} of {p}: {}), so they have no standard errors",
             qr.rank,
-            names.join(", ")
+            why.join("; ")
         ));
     }
     let cov = qr.unscaled_cov();
