@@ -1004,3 +1004,148 @@ fn a_fit_that_does_not_converge_prints_no_result_and_exits_3() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("levenberg-marquardt did not converge: the evaluation limit was reached after 3 evaluations"), "{err}");
 }
+
+#[test]
+fn a_users_file_is_never_overwritten_and_names_are_never_ambiguous() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-loss");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data.csv");
+    std::fs::copy("tests/data/small.csv", &data).unwrap();
+    let before = std::fs::read(&data).unwrap();
+    let data_s = data.to_string_lossy().to_string();
+    let model = dir.join("model.json").to_string_lossy().to_string();
+    // --save onto the input, by another name for the same file too.
+    let other_name = dir.join(".").join("data.csv").to_string_lossy().to_string();
+    for target in [&data_s, &other_name] {
+        let (code, out, err) = descent(&["fit", &data_s, "--target", "score", "--save", target]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("is also an input"), "{err}");
+        assert!(out.is_empty());
+    }
+    let (code, _, err) = descent(&["fit", &data_s, "--target", "score", "--save", &model]);
+    assert_eq!(code, 0, "{err}");
+    for target in [&data_s, &model] {
+        let (code, _, err) = descent(&["predict", &model, &data_s, "--out", target]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("is also an input"), "{err}");
+    }
+    assert_eq!(std::fs::read(&data).unwrap(), before);
+    // Duplicate and reserved names are refused at fit time, for the linear model and a
+    // formula.
+    let dup = dir.join("dup.csv");
+    std::fs::write(&dup, "x,x,y\n1,2,3\n2,1,4\n3,5,6\n4,4,9\n").unwrap();
+    let dup = dup.to_string_lossy().to_string();
+    let (code, _, err) = descent(&["fit", &dup, "--target", "y"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the column name 'x' is used twice"), "{err}");
+    let (code, _, err) = descent(&["fit", &dup, "--model", "y = a*x + b"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'x' appears more than once"), "{err}");
+    let reserved = dir.join("reserved.csv");
+    std::fs::write(&reserved, "(intercept),y\n1,3\n2,4\n3,6\n").unwrap();
+    let (code, _, err) = descent(&["fit", &reserved.to_string_lossy(), "--target", "y"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("named '(intercept)'"), "{err}");
+}
+
+#[test]
+fn a_save_killed_at_any_moment_leaves_the_old_file_or_the_new_one_whole() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kill-save");
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.json");
+    let old = "{\"old\": true}\n";
+    std::fs::write(&model, old).unwrap();
+    let model_s = model.to_string_lossy().to_string();
+    let mut seen_new = 0;
+    for i in 0..200u64 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_descent"))
+            .args([
+                "fit",
+                "tests/data/multi.csv",
+                "--target",
+                "y",
+                "--save",
+                &model_s,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill after 0-6 ms, spread over the run (splitmix-style spread of i).
+        let delay = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 6000;
+        std::thread::sleep(std::time::Duration::from_micros(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&model).unwrap();
+        if text != old {
+            let doc: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("round {i}: a partial model file: {e}: {text:?}"));
+            assert_eq!(doc["descent_model"], 1);
+            seen_new += 1;
+            std::fs::write(&model, old).unwrap();
+        }
+    }
+    // Some runs finished before the kill (else the test would show nothing).
+    assert!(seen_new > 0, "no run finished its save");
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_full_disk_says_so() {
+    use std::io::Read;
+    // Predictions for 50,000 rows: far more than a pipe's buffer, so the writes after
+    // the reader has gone fail (EPIPE) and the program must handle it.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipe");
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.csv");
+    let mut text = String::from("hours,score\n");
+    for i in 0..50_000 {
+        text += &format!("{},{}\n", i % 10, 50 + i % 37);
+    }
+    std::fs::write(&big, text).unwrap();
+    let model = dir.join("model.json");
+    let (code, _, err) = descent(&[
+        "fit",
+        "tests/data/small.csv",
+        "--target",
+        "score",
+        "--save",
+        &model.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_descent"))
+        .args(["predict", &model.to_string_lossy(), &big.to_string_lossy()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close the pipe, as `head -c1` does.
+    let mut one = [0u8; 1];
+    let mut stdout = child.stdout.take().unwrap();
+    stdout.read_exact(&mut one).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    if std::path::Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_descent"))
+            .args(["fit", "tests/data/multi.csv", "--target", "y"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("cannot write the output"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

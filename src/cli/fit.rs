@@ -240,6 +240,17 @@ pub(super) fn load_formula(
     let columns = csv_columns(bytes, file).map_err(|e| e.to_string())?;
     let names: Vec<&str> = columns.iter().map(String::as_str).collect();
     let formula = Formula::parse(text, &names).map_err(|e| format!("--model '{text}': {e}"))?;
+    for used in formula
+        .columns()
+        .iter()
+        .chain([&formula.target().to_string()])
+    {
+        if names.iter().filter(|n| *n == used).count() > 1 {
+            return Err(format!(
+                "{file}: the column name '{used}' appears more than once in the header, so the formula's '{used}' is ambiguous: rename one"
+            ));
+        }
+    }
     if let Some(t) = &data.target {
         if t != formula.target() {
             return Err(format!(
@@ -504,7 +515,7 @@ pub(super) fn fit(f: &Fit) -> Result<(), Fail> {
     };
     let report = run(f, formula, raw)?;
     if let Some(path) = &f.save {
-        save(&report, path)?;
+        save(&report, path, &f.data.file)?;
     }
     if let Some(dir) = &f.plot {
         plot::fit_pictures(&report, dir)?;
@@ -1641,7 +1652,7 @@ fn print_json(r: &Report) {
 
 /// The saved model: what `descent predict` reads. It holds the coefficients the report
 /// is about (the exact solution when there is one, else descent's).
-fn save(r: &Report, path: &str) -> Result<(), String> {
+fn save(r: &Report, path: &str, input: &str) -> Result<(), String> {
     let parameters: serde_json::Map<String, serde_json::Value> = r
         .reported()
         .iter()
@@ -1661,5 +1672,5 @@ fn save(r: &Report, path: &str) -> Result<(), String> {
         "parameters": parameters,
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    std::fs::write(path, text + "\n").map_err(|e| format!("--save {path}: {e}"))
+    super::write_atomic(path, (text + "\n").as_bytes(), &[input]).map_err(|e| format!("--save {e}"))
 }

@@ -142,6 +142,45 @@ pub(crate) fn write_failed(e: &std::io::Error) -> ! {
     std::process::exit(1);
 }
 
+/// Writes `bytes` to `path` so that a reader sees the old file or the new one, whole:
+/// into a temporary file in the same folder, flushed to disk, then renamed into place. A
+/// path that is one of `inputs` (the same file by any name) is refused, so a user's data
+/// is never overwritten by a result.
+pub(crate) fn write_atomic(path: &str, bytes: &[u8], inputs: &[&str]) -> Result<(), String> {
+    use std::io::Write;
+    let target = std::path::Path::new(path);
+    for input in inputs {
+        let same = match (std::fs::canonicalize(target), std::fs::canonicalize(input)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same {
+            return Err(format!(
+                "{path} is also an input ({input}): refusing to overwrite it; write to another file"
+            ));
+        }
+    }
+    let Some(name) = target.file_name() else {
+        return Err(format!("{path}: not a file name"));
+    };
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(|e| format!("{path}: {e}"))
+}
+
 /// Why a command failed, with the exit status `--help` documents for it.
 #[derive(Debug)]
 pub(crate) struct Fail {
@@ -204,7 +243,29 @@ fn load(d: &Data) -> Result<Dataset, String> {
             .map(|f| f.iter().map(|s| s.as_str().into()).collect()),
         missing: d.missing.into(),
     };
-    parse_csv(&read(&d.file)?, &d.file, &opts).map_err(|e| e.to_string())
+    let data = parse_csv(&read(&d.file)?, &d.file, &opts).map_err(|e| e.to_string())?;
+    check_names(&d.file, &data)?;
+    Ok(data)
+}
+
+/// Refuses column names that would make a saved model ambiguous: a name used twice
+/// among the features and the target, or a feature named `(intercept)`.
+fn check_names(file: &str, data: &Dataset) -> Result<(), String> {
+    let mut seen: Vec<&str> = vec![data.target.as_str()];
+    for f in &data.features {
+        if f == "(intercept)" {
+            return Err(format!(
+                "{file}: a feature column is named '(intercept)', the name of the model's constant term: rename it"
+            ));
+        }
+        if seen.contains(&f.as_str()) {
+            return Err(format!(
+                "{file}: the column name '{f}' is used twice among the target and features: names must be unique (rename one, or pick columns with --features)"
+            ));
+        }
+        seen.push(f);
+    }
+    Ok(())
 }
 
 /// Standardised when asked: `check` and `sweep` work on the whole file.

@@ -47,11 +47,11 @@ type Plane<'a, 'b> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
-/// A white SVG canvas.
-fn canvas(path: &str) -> Result<Area<'_>, String> {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE)
-        .map_err(|x| format!("drawing {path}: {x}"))?;
+/// A white SVG canvas, drawn into memory: the file is written whole, atomically, once
+/// the picture is done.
+fn canvas(svg: &mut String) -> Result<Area<'_>, String> {
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| x.to_string())?;
     Ok(root)
 }
 
@@ -103,8 +103,8 @@ pub(super) fn scatter_line(
     points: &[(f64, f64)],
     curve: &[(f64, f64)],
 ) -> Result<(), String> {
-    let draw = || -> Result<(), String> {
-        let root = canvas(path)?;
+    let draw = |svg: &mut String| -> Result<(), String> {
+        let root = canvas(svg)?;
         let xr = range(points.iter().chain(curve).map(|p| p.0), 0.05);
         let yr = range(points.iter().chain(curve).map(|p| p.1), 0.05);
         let mut chart = plane(&root, title, (xr, yr), names, true)?;
@@ -127,7 +127,10 @@ pub(super) fn scatter_line(
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], SERIES[3].stroke_width(2)));
         finish(chart, &root, SeriesLabelPosition::UpperRight)
     };
-    draw().map_err(|e| format!("drawing {path}: {e}"))
+    let mut svg = String::new();
+    draw(&mut svg)
+        .map_err(|e| format!("drawing {path}: {e}"))
+        .and_then(|()| super::write_atomic(path, svg.as_bytes(), &[]))
 }
 
 /// Predicted against actual, one colour per split, with the line y = x.
@@ -136,8 +139,8 @@ pub(super) fn predicted_vs_actual(
     title: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<(), String> {
-    let draw = || -> Result<(), String> {
-        let root = canvas(path)?;
+    let draw = |svg: &mut String| -> Result<(), String> {
+        let root = canvas(svg)?;
         let r = range(
             series
                 .iter()
@@ -161,7 +164,10 @@ pub(super) fn predicted_vs_actual(
         }
         finish(chart, &root, SeriesLabelPosition::UpperLeft)
     };
-    draw().map_err(|e| format!("drawing {path}: {e}"))
+    let mut svg = String::new();
+    draw(&mut svg)
+        .map_err(|e| format!("drawing {path}: {e}"))
+        .and_then(|()| super::write_atomic(path, svg.as_bytes(), &[]))
 }
 
 /// Loss curves on a log scale: (label, points (iteration, loss)). Given the optimum, the
@@ -203,8 +209,8 @@ pub(super) fn loss_curves(
         Some(o) => format!("loss − optimum {} (log scale)", tape::fmt_g(o)),
         None => "loss (log scale)".to_string(),
     };
-    let draw = || -> Result<(), String> {
-        let root = canvas(path)?;
+    let draw = |svg: &mut String| -> Result<(), String> {
+        let root = canvas(svg)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)
@@ -230,7 +236,10 @@ pub(super) fn loss_curves(
         }
         finish(chart, &root, SeriesLabelPosition::UpperRight)
     };
-    draw().map_err(|e| format!("drawing {path}: {e}"))
+    let mut svg = String::new();
+    draw(&mut svg)
+        .map_err(|e| format!("drawing {path}: {e}"))
+        .and_then(|()| super::write_atomic(path, svg.as_bytes(), &[]))
 }
 
 /// Contour lines of `loss` over a rectangle (log-spaced levels), with paths on top.
@@ -278,8 +287,8 @@ pub(super) fn contours(
         0 => (0.0, 1.0),
         k => (sorted[k * 3 / 100], sorted[k - 1]),
     };
-    let draw = || -> Result<(), String> {
-        let root = canvas(path)?;
+    let draw = |svg: &mut String| -> Result<(), String> {
+        let root = canvas(svg)?;
         let mut chart = plane(&root, title, (xr, yr), names, false)?;
         for l in 0..LEVELS {
             let t = (l as f64 + 0.5) / LEVELS as f64;
@@ -321,7 +330,10 @@ pub(super) fn contours(
         }
         finish(chart, &root, SeriesLabelPosition::LowerRight)
     };
-    draw().map_err(|e| format!("drawing {path}: {e}"))
+    let mut svg = String::new();
+    draw(&mut svg)
+        .map_err(|e| format!("drawing {path}: {e}"))
+        .and_then(|()| super::write_atomic(path, svg.as_bytes(), &[]))
 }
 
 /// Marching squares: the segments where the grid `z` crosses `level`, in grid units.

@@ -121,7 +121,9 @@ pub(super) fn predict(p: &Predict) -> Result<(), String> {
     }
     let text = out.into_inner().map_err(|e| e.to_string())?;
     match &p.out {
-        Some(path) => std::fs::write(path, &text).map_err(|e| format!("--out {path}: {e}")),
+        Some(path) => {
+            super::write_atomic(path, &text, &[&p.file, &p.model]).map_err(|e| format!("--out {e}"))
+        }
         None => {
             if let Err(e) = std::io::stdout().write_all(&text) {
                 super::write_failed(&e);
