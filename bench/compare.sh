@@ -22,7 +22,7 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 versions = next((r["versions"] for r in rows if "versions" in r), {})
 runs = [r for r in rows if "engine" in r and "error" not in r]
 errors = [r for r in rows if "error" in r]
-metric = {"ns_per_node", "ms_per_iteration", "total_ms", "ms_per_pass"}
+metric = {"ns_per_node", "ms_per_iteration", "total_ms", "ms_per_pass", "max_ms_per_fit"}
 
 def med(engine, workload):
     vals = [v for r in runs if r["engine"] == engine and r["workload"] == workload
@@ -60,6 +60,7 @@ print(f"| W3 100 points × 1000 iterations, total ms | {fmt(d3)} | {fmt(med('mic
       f"{fmt(med('numpy','W3'))}{ratio(med('numpy','W3'), d3)} | {fmt(med('python','W3'))}{ratio(med('python','W3'), d3)} | — |")
 d5, s5 = med("descent", "W5"), med("statsmodels", "W5")
 print(f"| W5 `descent fit` on a 5,000 × 300 CSV, total ms | {fmt(d5)} | — | — | — | — | — | statsmodels {fmt(s5)}{ratio(s5, d5)} |")
+print(f"| W6 slowest of the 54 NIST nonlinear fits, ms | {fmt(med('descent', 'W6'))} | — | — | — | — | — | — |")
 peak = {r["workload"]: r["peak_rss_mb"] for r in runs if r["engine"] == "descent"}
 bw = med("descent", "bandwidth")
 print()

@@ -25,6 +25,12 @@
 //!   default options (read, least squares and its report, gradient descent beside it) on
 //!   a 5,000 × 300 CSV written here from splitmix64 the first time; total ms of the
 //!   process. `bench/peers.py` times statsmodels on the same file (read, fit, summary).
+//! - W6: the 27 NIST StRD nonlinear problems from both start points, each fitted by
+//!   Levenberg-Marquardt with its standard errors (what `fit --model` computes, without
+//!   reading the file); the slowest fit's ms, with the median in the checksum.
+
+#[path = "../tests/nist/mod.rs"]
+mod nist;
 
 use descent::model::*;
 use descent::tape::prelude::*;
@@ -462,6 +468,61 @@ fn w5() -> (f64, String) {
     (ms, r2)
 }
 
+fn w6() -> (f64, String) {
+    let mut times = Vec::new();
+    let mut slowest = String::new();
+    for (name, text) in nist::NONLINEAR {
+        let s = nist::load(name);
+        let cols: Vec<&str> = s.columns.iter().map(String::as_str).collect();
+        let f0 = Formula::parse(text, &cols).expect("a NIST formula");
+        let rows: Vec<Vec<f64>> = s
+            .rows
+            .iter()
+            .map(|r| {
+                f0.columns()
+                    .iter()
+                    .map(|c| r[s.columns.iter().position(|k| k == c).expect("column")])
+                    .collect()
+            })
+            .collect();
+        let y: Vec<f64> = s
+            .rows
+            .iter()
+            .map(|r| f0.target_transform().map_or(r[0], |t| t.value(r[0])))
+            .collect();
+        let d = Dataset::from_rows(&rows, &y);
+        for start in &s.starts {
+            let mut f = f0.clone();
+            for (k, v) in start.iter().enumerate() {
+                f.set(&format!("b{}", k + 1), *v).expect("b_k");
+            }
+            let t = Instant::now();
+            let r = f.fit_least_squares(&d, &LmOptions::default(), false);
+            let est = f.values();
+            let resid: Vec<f64> = f
+                .predict(&d.x)
+                .data()
+                .iter()
+                .zip(d.y.data())
+                .map(|(p, y)| y - p)
+                .collect();
+            let names = f.parameter_names();
+            let inf = inference(&f.jacobian(&d.x), &resid, &est, &names);
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            assert!(r.stop.converged() && inf.is_ok(), "W6: {name}");
+            if times.iter().all(|t| *t < ms) {
+                slowest = format!("{name} ({} evaluations)", r.evaluations);
+            }
+            times.push(ms);
+        }
+    }
+    let max = times.iter().copied().fold(0.0, f64::max);
+    (
+        max,
+        format!("slowest {slowest}; median {:.3} ms", median(times)),
+    )
+}
+
 /// Runs one workload `rounds` times here and prints its JSON line.
 fn run_one(name: &str, rounds: usize) {
     // W1's tape, made before any clock starts; the other workloads make their own.
@@ -496,6 +557,7 @@ fn run_one(name: &str, rounds: usize) {
             "bandwidth" => bandwidth(&x, &y),
             "W3" => w3(),
             "W5" => w5(),
+            "W6" => w6(),
             other => panic!("no workload {other}"),
         };
         times.push(v);
@@ -504,6 +566,7 @@ fn run_one(name: &str, rounds: usize) {
     let unit = match name {
         "W1" | "W1bare" => "ns_per_node",
         "W3" | "W5" => "total_ms",
+        "W6" => "max_ms_per_fit",
         "bandwidth" => "ms_per_pass",
         _ => "ms_per_iteration",
     };
@@ -622,6 +685,11 @@ fn main() {
         "{:<52} {:>12.1}",
         "W5 descent fit, 5,000 × 300 CSV end to end, total ms",
         get("W5", "total_ms")
+    );
+    println!(
+        "{:<52} {:>12.2}",
+        "W6 NIST nonlinear fits, slowest of 54, ms",
+        get("W6", "max_ms_per_fit")
     );
     for (_, l) in &lines {
         println!("{l}");
