@@ -499,13 +499,7 @@ fn w6() -> (f64, String) {
             let t = Instant::now();
             let r = f.fit_least_squares(&d, &LmOptions::default(), false);
             let est = f.values();
-            let resid: Vec<f64> = f
-                .predict(&d.x)
-                .data()
-                .iter()
-                .zip(d.y.data())
-                .map(|(p, y)| y - p)
-                .collect();
+            let resid = f.residuals_precise(&d);
             let names = f.parameter_names();
             let inf = inference(&f.jacobian(&d.x), &resid, &est, &names);
             let ms = t.elapsed().as_secs_f64() * 1e3;

@@ -1160,14 +1160,7 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
     // passed its convergence test.
     let inference = match (&fitted, &reference) {
         (Fitted::Formula(fm), None) if f.l1 == 0.0 && f.l2 == 0.0 => Some(if history.converged {
-            let pred = fitted.predict(&train_raw.x);
-            let r: Vec<f64> = train_raw
-                .y
-                .data()
-                .iter()
-                .zip(pred.data())
-                .map(|(y, p)| y - p)
-                .collect();
+            let r = fm.residuals_precise(&train_raw);
             let est: Vec<f64> = coefficients.iter().map(|c| c.1).collect();
             let names: Vec<&str> = coefficients.iter().map(|c| c.0.as_str()).collect();
             inference(&fm.jacobian(&train_raw.x), &r, &est, &names)

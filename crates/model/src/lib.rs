@@ -55,4 +55,4 @@ pub use train::{
     curvature, curvature_at, evaluate, objective, train, Curvature, History, Progress, Schedule,
     TrainConfig, TrainError,
 };
-pub use xprec::{dot2, Dot2};
+pub use xprec::{dot2, Dd, Dot2};

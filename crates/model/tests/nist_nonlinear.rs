@@ -49,13 +49,7 @@ fn nist_nonlinear_certified_from_both_starts() {
             }
             let r = f.fit_least_squares(&d, &LmOptions::default(), false);
             let est = f.values();
-            let resid: Vec<f64> = f
-                .predict(&d.x)
-                .data()
-                .iter()
-                .zip(d.y.data())
-                .map(|(p, y)| y - p)
-                .collect();
+            let resid = f.residuals_precise(&d);
             let names = f.parameter_names();
             let inf = inference(&f.jacobian(&d.x), &resid, &est, &names);
             let mut worst = (f64::INFINITY, f64::INFINITY);
@@ -74,14 +68,35 @@ fn nist_nonlinear_certified_from_both_starts() {
                 }
             }
             let sd = inf.as_ref().map_or(0.0, |i| lre(i.sigma, s.residual_sd));
-            // Lanczos1's residuals (SD 8.9e-14 on values near 1) are below what a model
-            // evaluated in double precision can resolve: its σ̂ and standard errors reach
-            // LRE 3 where the target is 4 (a known shortfall, kept visible here).
-            let (se_min, sd_min) = if name == "Lanczos1" {
-                (2.9, 2.9)
-            } else {
-                (4.0, 4.0)
-            };
+            // Lanczos1's residuals (SD 8.9e-14 on values near 1) are so small that
+            // rounding its decimal y values to binary64 moves the minimum: its σ̂ and
+            // standard errors are held to the exact figures for the data as binary64
+            // (tests/reference/lanczos1_bound.py, 60-digit decimal arithmetic), and to
+            // NIST's decimal-data figures only as far as that allows (LRE 3.37).
+            let (mut se_min, mut sd_min) = (4.0, 4.0);
+            if name == "Lanczos1" {
+                let inf = inf.as_ref().expect("standard errors");
+                let sd64 = lre(inf.sigma, 8.911763793943E-14);
+                let se64 = [
+                    5.332427258251E-11,
+                    2.746117723418E-10,
+                    1.357020102641E-10,
+                    3.329387288443E-10,
+                    1.880760812479E-10,
+                    1.105272667941E-10,
+                ]
+                .iter()
+                .enumerate()
+                .map(|(k, w)| lre(inf.coefficients[k].std_error, *w))
+                .fold(f64::INFINITY, f64::min);
+                eprintln!(
+                    "Lanczos1 against the binary64-data figures: sd LRE {sd64:.1}, se {se64:.1}"
+                );
+                if sd64 < 4.0 || se64 < 4.0 {
+                    failures.push(format!("{name} start {}: binary64 figures", start + 1));
+                }
+                (se_min, sd_min) = (3.3, 3.3);
+            }
             let ok = r.stop.converged() && worst.0 >= 6.0 && worst.1 >= se_min && sd >= sd_min;
             eprintln!(
                 "{name:<9} start {}: {:?} after {} evaluations; LRE params {:.1}, se {:.1}, sd {sd:.1}{}",
