@@ -1480,7 +1480,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             }
         }
     }
-    out!("descent's training MSE {}", tape::fmt_g(r.descent_mse));
+    out!("{}'s training MSE {}", r.method(), tape::fmt_g(r.descent_mse));
     if let Some(note) = &r.reference_note {
         out!("({note})");
     }
