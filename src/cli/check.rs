@@ -1,6 +1,6 @@
 //! `descent check`: the gradient at the starting point four ways.
 
-use super::{load_prepared, read, Data};
+use super::{load_prepared, Data};
 use model::*;
 use tape::prelude::*;
 use tape::Dual;
@@ -23,8 +23,7 @@ type Row = (String, Option<f64>, f64, f64, f64);
 pub(super) fn check(c: &Check) -> Result<(), String> {
     let (rows, n, at) = match &c.model {
         Some(text) => {
-            let bytes = read(&c.data.file)?;
-            let (f, data) = super::fit::load_formula(&c.data, text, &bytes)?;
+            let (f, data) = super::fit::load_formula(&c.data, text)?;
             let f = super::fit::parse_init_formula(&c.init, f)?;
             let at = format!("of {text} at {}", point(&f));
             (formula_rows(&f, &data), data.len(), at)

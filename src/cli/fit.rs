@@ -4,7 +4,7 @@
 //! coefficient from the solution; metrics per split, pictures and a saved model. Every
 //! figure is computed where the report says: statistics at the solution.
 
-use super::{num, plot, read, Data, Fail};
+use super::{num, plot, Data, Fail};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use model::*;
@@ -174,6 +174,7 @@ impl Fitted {
 }
 
 fn check_options(f: &Fit) -> Result<(), String> {
+    super::check_delimiter(&f.data)?;
     if f.split.iter().any(|x| x.is_nan() || *x <= 0.0) || f.split.len() > 3 {
         return Err("--split: give one to three positive fractions, such as 0.7,0.15,0.15".into());
     }
@@ -230,48 +231,57 @@ fn check_options(f: &Fit) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses `--model` against the file's columns and loads those columns.
-pub(super) fn load_formula(
-    data: &Data,
-    text: &str,
-    bytes: &[u8],
-) -> Result<(Formula, Dataset), String> {
+/// Parses `--model` against the file's header and loads the columns it uses, in one
+/// pass over the input.
+pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset), String> {
     let file = &data.file;
-    let columns = csv_columns(bytes, file).map_err(|e| e.to_string())?;
-    let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let formula = Formula::parse(text, &names).map_err(|e| format!("--model '{text}': {e}"))?;
-    for used in formula
-        .columns()
-        .iter()
-        .chain([&formula.target().to_string()])
-    {
-        if names.iter().filter(|n| *n == used).count() > 1 {
-            return Err(format!(
-                "{file}: the column name '{used}' appears more than once in the header, so the formula's '{used}' is ambiguous: rename one"
-            ));
-        }
-    }
-    if let Some(t) = &data.target {
-        if t != formula.target() {
-            return Err(format!(
-                "--target {t} but the formula predicts '{}'",
-                formula.target()
-            ));
-        }
-    }
+    let mut parsed: Option<Formula> = None;
     let opts = CsvOptions {
         header: None,
-        target: formula.target().into(),
-        features: Some(
-            formula
-                .columns()
-                .iter()
-                .map(|c| c.as_str().into())
-                .collect(),
-        ),
+        target: Column::Index(0),
+        features: None,
         missing: data.missing.into(),
+        delimiter: data.delimiter(),
     };
-    let mut loaded = parse_csv(bytes, file, &opts).map_err(|e| e.to_string())?;
+    let reject = |message: String| DataError::Rejected { message };
+    let mut loaded = parse_csv_with(super::open(file)?, super::display(file), &opts, |columns| {
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let formula = Formula::parse(text, &names)
+            .map_err(|e| reject(format!("--model '{text}': {e}")))?;
+        for used in formula
+            .columns()
+            .iter()
+            .chain([&formula.target().to_string()])
+        {
+            if names.iter().filter(|n| *n == used).count() > 1 {
+                return Err(reject(format!(
+                    "{file}: the column name '{used}' appears more than once in the header, so the formula's '{used}' is ambiguous: rename one"
+                )));
+            }
+        }
+        if let Some(t) = &data.target {
+            if t != formula.target() {
+                return Err(reject(format!(
+                    "--target {t} but the formula predicts '{}'",
+                    formula.target()
+                )));
+            }
+        }
+        let picked = (
+            Column::Name(formula.target().to_string()),
+            Some(
+                formula
+                    .columns()
+                    .iter()
+                    .map(|c| Column::Name(c.clone()))
+                    .collect(),
+            ),
+        );
+        parsed = Some(formula);
+        Ok(picked)
+    })
+    .map_err(|e| e.to_string())?;
+    let formula = parsed.expect("the header was read");
     if let Some(func) = formula.target_transform() {
         let y: Vec<f64> = loaded.y.data().iter().map(|v| func.value(*v)).collect();
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
@@ -505,10 +515,9 @@ fn predict_with(fitted: &Fitted, c: &[f64], x: &Tensor) -> Option<Tensor> {
 
 pub(super) fn fit(f: &Fit) -> Result<(), Fail> {
     check_options(f)?;
-    let bytes = read(&f.data.file)?;
     let (formula, raw) = match &f.model {
         Some(text) => {
-            let (fm, d) = load_formula(&f.data, text, &bytes)?;
+            let (fm, d) = load_formula(&f.data, text)?;
             (Some(fm), d)
         }
         None => (None, super::load(&f.data)?),
@@ -1480,7 +1489,11 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             }
         }
     }
-    out!("{}'s training MSE {}", r.method(), tape::fmt_g(r.descent_mse));
+    out!(
+        "{}'s training MSE {}",
+        r.method(),
+        tape::fmt_g(r.descent_mse)
+    );
     if let Some(note) = &r.reference_note {
         out!("({note})");
     }

@@ -77,6 +77,53 @@ struct Data {
     /// Print one JSON document at full precision instead of tables.
     #[arg(long)]
     json: bool,
+    /// The field delimiter: comma, semicolon, tab, pipe, or one character (default:
+    /// detected from the first line).
+    #[arg(long)]
+    delimiter: Option<String>,
+}
+
+impl Data {
+    /// `--delimiter` as a byte (checked by `check_delimiter`).
+    fn delimiter(&self) -> Option<u8> {
+        self.delimiter.as_deref().map(|d| match d {
+            "comma" => b',',
+            "semicolon" => b';',
+            "tab" | "\\t" => b'\t',
+            "pipe" => b'|',
+            other => other.as_bytes()[0],
+        })
+    }
+}
+
+/// Refuses a `--delimiter` that is not one ASCII character or a named one.
+fn check_delimiter(d: &Data) -> Result<(), String> {
+    match d.delimiter.as_deref() {
+        None | Some("comma" | "semicolon" | "tab" | "\\t" | "pipe") => Ok(()),
+        Some(o) if o.len() == 1 && o.is_ascii() && o != "\"" && o != "\n" => Ok(()),
+        Some(o) => Err(format!(
+            "--delimiter: give comma, semicolon, tab, pipe or one ASCII character, got '{o}'"
+        )),
+    }
+}
+
+/// The input as a reader: a file, or standard input for `-`.
+fn open(file: &str) -> Result<Box<dyn std::io::Read>, String> {
+    if file == "-" {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    std::fs::File::open(file)
+        .map(|f| Box::new(f) as Box<dyn std::io::Read>)
+        .map_err(|e| format!("cannot read {file}: {e}"))
+}
+
+/// How messages name an input.
+fn display(file: &str) -> &str {
+    if file == "-" {
+        "<stdin>"
+    } else {
+        file
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -234,6 +281,7 @@ fn load(d: &Data) -> Result<Dataset, String> {
     let Some(target) = &d.target else {
         return Err("give the column to predict with --target COLUMN".into());
     };
+    check_delimiter(d)?;
     let opts = CsvOptions {
         header: None,
         target: target.as_str().into(),
@@ -242,8 +290,10 @@ fn load(d: &Data) -> Result<Dataset, String> {
             .as_ref()
             .map(|f| f.iter().map(|s| s.as_str().into()).collect()),
         missing: d.missing.into(),
+        delimiter: d.delimiter(),
     };
-    let data = parse_csv(&read(&d.file)?, &d.file, &opts).map_err(|e| e.to_string())?;
+    let data =
+        parse_csv_from(open(&d.file)?, display(&d.file), &opts).map_err(|e| e.to_string())?;
     check_names(&d.file, &data)?;
     Ok(data)
 }

@@ -134,6 +134,9 @@ pub struct CsvOptions {
     pub features: Option<Vec<Column>>,
     /// The missing-value policy.
     pub missing: Missing,
+    /// The field delimiter; `None` detects it from the first line (the most frequent
+    /// of `,` `;` tab `|`).
+    pub delimiter: Option<u8>,
 }
 
 impl CsvOptions {
@@ -144,6 +147,7 @@ impl CsvOptions {
             target: target.into(),
             features: None,
             missing: Missing::Error,
+            delimiter: None,
         }
     }
 }
@@ -210,6 +214,8 @@ pub enum DataError {
     },
     /// No rows are left after dropping the ones with missing values.
     NoRowsLeft { path: String },
+    /// The caller refused the header (a formula that names no column of it).
+    Rejected { message: String },
 }
 
 impl fmt::Display for DataError {
@@ -245,14 +251,39 @@ impl fmt::Display for DataError {
             ),
             Csv { path, line, message } => write!(f, "{path}:{line}: {message}"),
             NoRowsLeft { path } => write!(f, "{path}: no rows are left after dropping rows with missing values"),
+            Rejected { message } => write!(f, "{message}"),
         }
     }
 }
 
 impl std::error::Error for DataError {}
 
+/// A missing value, under every spelling pandas' `read_csv` accepts by default (which
+/// includes R's `NA`): empty, `NA`, `N/A`, `n/a`, `NaN`, `nan`, `-NaN`, `-nan`, `null`,
+/// `NULL`, `None`, `<NA>`, `#N/A`, `#N/A N/A`, `#NA`, `1.#IND`, `-1.#IND`, `1.#QNAN`,
+/// `-1.#QNAN`.
 fn is_missing(s: &str) -> bool {
-    matches!(s, "" | "NA" | "N/A" | "NaN" | "nan" | "null" | "NULL")
+    matches!(
+        s,
+        "" | "NA"
+            | "N/A"
+            | "n/a"
+            | "NaN"
+            | "nan"
+            | "-NaN"
+            | "-nan"
+            | "null"
+            | "NULL"
+            | "None"
+            | "<NA>"
+            | "#N/A"
+            | "#N/A N/A"
+            | "#NA"
+            | "1.#IND"
+            | "-1.#IND"
+            | "1.#QNAN"
+            | "-1.#QNAN"
+    )
 }
 
 /// Loads a CSV file; see [`parse_csv`].
@@ -277,16 +308,47 @@ pub fn load_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Dataset, Da
 /// assert_eq!(e.to_string(), "mem.csv:2:2: column 'score': 'abc' is not a number");
 /// ```
 pub fn parse_csv(bytes: &[u8], name: &str, opts: &CsvOptions) -> Result<Dataset, DataError> {
-    let mut target = 0;
+    parse_csv_from(bytes, name, opts)
+}
+
+/// [`parse_csv`] from any reader (a file, standard input, a pipe), in one streaming pass.
+pub fn parse_csv_from(
+    source: impl std::io::Read,
+    name: &str,
+    opts: &CsvOptions,
+) -> Result<Dataset, DataError> {
+    parse_csv_with(source, name, opts, |_| {
+        Ok((opts.target.clone(), opts.features.clone()))
+    })
+}
+
+/// [`parse_csv_from`] with the target and features chosen from the header's names by
+/// `pick` (which may refuse with [`DataError::Rejected`]): one pass even when the
+/// columns depend on the header, as a formula's do. `opts.target` and `opts.features`
+/// are not used.
+pub fn parse_csv_with(
+    source: impl std::io::Read,
+    name: &str,
+    opts: &CsvOptions,
+    pick: impl FnOnce(&[String]) -> Result<(Column, Option<Vec<Column>>), DataError>,
+) -> Result<Dataset, DataError> {
     let mut features = Vec::new();
-    let table = read_table(bytes, name, opts.header, opts.missing, |resolve, width| {
-        target = resolve(&opts.target)?;
-        features = match &opts.features {
-            Some(cols) => cols.iter().map(resolve).collect::<Result<_, _>>()?,
-            None => (0..width).filter(|&i| i != target).collect(),
-        };
-        Ok(features.iter().copied().chain([target]).collect())
-    })?;
+    let table = read_table(
+        source,
+        name,
+        opts.header,
+        opts.missing,
+        opts.delimiter,
+        |resolve, names| {
+            let (target, chosen) = pick(names)?;
+            let target = resolve(&target)?;
+            features = match &chosen {
+                Some(cols) => cols.iter().map(resolve).collect::<Result<_, _>>()?,
+                None => (0..names.len()).filter(|&i| i != target).collect(),
+            };
+            Ok(features.iter().copied().chain([target]).collect())
+        },
+    )?;
     let (n, d) = (table.rows, features.len());
     let mut x = Vec::with_capacity(n * d);
     let mut y = Vec::with_capacity(n);
@@ -294,6 +356,7 @@ pub fn parse_csv(bytes: &[u8], name: &str, opts: &CsvOptions) -> Result<Dataset,
         x.extend_from_slice(&row[..d]);
         y.push(row[d]);
     }
+    drop(table.values);
     Ok(Dataset {
         x: Tensor::new(x, &[n, d]),
         y: Tensor::new(y, &[n, 1]),
@@ -310,9 +373,17 @@ pub fn parse_csv(bytes: &[u8], name: &str, opts: &CsvOptions) -> Result<Dataset,
 /// assert_eq!(model::csv_columns(b"1,2\n", "mem.csv").unwrap(), ["column 0", "column 1"]);
 /// ```
 pub fn csv_columns(bytes: &[u8], name: &str) -> Result<Vec<String>, DataError> {
-    let (records, names, _) = read_records(bytes, name, None)?;
-    drop(records);
-    Ok(names)
+    let mut found = Vec::new();
+    match read_table(bytes, name, None, Missing::Error, None, |_, names| {
+        found = names.to_vec();
+        Err(DataError::Empty {
+            path: String::new(),
+        })
+    }) {
+        Err(DataError::Empty { path }) if path.is_empty() => Ok(found),
+        Err(e) => Err(e),
+        Ok(_) => Ok(found),
+    }
 }
 
 /// Chosen columns of a CSV file as a `[rows, columns]` tensor, with the same strict
@@ -330,58 +401,13 @@ pub fn parse_columns(
     columns: &[Column],
     missing: Missing,
 ) -> Result<(Tensor, Vec<String>), DataError> {
-    let table = read_table(bytes, name, None, missing, |resolve, _| {
+    let table = read_table(bytes, name, None, missing, None, |resolve, _| {
         columns.iter().map(resolve).collect()
     })?;
     Ok((
         Tensor::new(table.values, &[table.rows, columns.len()]),
         table.names,
     ))
-}
-
-type Records = Vec<(u64, csv::StringRecord)>;
-
-/// The non-blank records with their line numbers, the column names, and whether the
-/// first record was a header.
-fn read_records(
-    bytes: &[u8],
-    name: &str,
-    header: Option<bool>,
-) -> Result<(Records, Vec<String>, bool), DataError> {
-    let path = name.to_string();
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut records = Vec::new();
-    for r in reader.records() {
-        let r = r.map_err(|e| DataError::Csv {
-            path: path.clone(),
-            line: e.position().map_or(0, |p| p.line()),
-            message: e.to_string(),
-        })?;
-        // A blank line (csv yields one empty field) is not a row.
-        if r.len() == 1 && r[0].trim().is_empty() {
-            continue;
-        }
-        let line = r.position().map_or(0, |p| p.line());
-        records.push((line, r));
-    }
-    let Some((_, first)) = records.first() else {
-        return Err(DataError::Empty { path });
-    };
-    let width = first.len();
-    let has_header = header.unwrap_or_else(|| {
-        first
-            .iter()
-            .any(|f| f.trim().parse::<f64>().is_err() && !is_missing(f.trim()))
-    });
-    let names: Vec<String> = if has_header {
-        first.iter().map(|s| s.trim().to_string()).collect()
-    } else {
-        (0..width).map(|i| format!("column {i}")).collect()
-    };
-    Ok((records, names, has_header))
 }
 
 /// The chosen columns, parsed and filled: row-major values.
@@ -393,123 +419,230 @@ struct Table {
 
 type Resolve<'a> = dyn Fn(&Column) -> Result<usize, DataError> + 'a;
 
-/// Reads the columns that `choose` picks (given a resolver of names and the width).
+/// The delimiter of a file from its first line: the most frequent of `,` `;` tab `|`
+/// outside quotes (a comma when none appears).
+fn sniff_delimiter(head: &[u8]) -> u8 {
+    let line = head.split(|b| *b == b'\n').next().unwrap_or(head);
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    for &c in line {
+        match c {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            b'|' if !quoted => counts[3] += 1,
+            _ => {}
+        }
+    }
+    let best = (0..4)
+        .max_by_key(|&i| (counts[i], usize::from(i == 0)))
+        .unwrap_or(0);
+    if counts[best] == 0 {
+        b','
+    } else {
+        [b',', b';', b'\t', b'|'][best]
+    }
+}
+
+/// Text of a field for messages: at most 40 characters, marked where cut.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// Reads the columns that `choose` picks (given a resolver of names and the width) from
+/// a CSV source, in one streaming pass: each row's chosen fields are parsed straight into
+/// one row-major buffer of `f64`, the other fields are never converted, and the source is
+/// read once (a file, standard input, a pipe or a FIFO). Missing values follow `missing`
+/// as the rows go by (the mean policy fills its cells at the end). A UTF-8 byte-order
+/// mark is skipped; the delimiter is `delimiter`, or sniffed from the first line.
 fn read_table(
-    bytes: &[u8],
+    source: impl std::io::Read,
     name: &str,
     header: Option<bool>,
     missing: Missing,
-    choose: impl FnOnce(&Resolve<'_>, usize) -> Result<Vec<usize>, DataError>,
+    delimiter: Option<u8>,
+    choose: impl FnOnce(&Resolve<'_>, &[String]) -> Result<Vec<usize>, DataError>,
 ) -> Result<Table, DataError> {
+    use std::io::BufRead;
     let path = name.to_string();
-    let (records, names, has_header) = read_records(bytes, name, header)?;
-    let width = names.len();
-    let rows = &records[usize::from(has_header)..];
-    if rows.is_empty() {
-        return Err(DataError::HeaderOnly { path });
+    let io = |e: std::io::Error| DataError::Io {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    let mut buffered = std::io::BufReader::with_capacity(1 << 20, source);
+    let head = buffered.fill_buf().map_err(io)?;
+    let bom = head.starts_with(b"\xEF\xBB\xBF");
+    let delim = delimiter.unwrap_or_else(|| sniff_delimiter(&head[if bom { 3 } else { 0 }..]));
+    if bom {
+        buffered.consume(3);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delim)
+        .from_reader(buffered);
+    let csv_error = |e: csv::Error| DataError::Csv {
+        path: path.clone(),
+        line: e.position().map_or(0, |p| p.line()),
+        message: e.to_string(),
+    };
+    let mut record = csv::ByteRecord::new();
+    let blank = |r: &csv::ByteRecord| r.len() == 1 && r[0].iter().all(u8::is_ascii_whitespace);
+    // The first non-blank record: a header, or the first row of data.
+    let first = loop {
+        if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+            return Err(DataError::Empty { path });
+        }
+        if !blank(&record) {
+            break record.clone();
+        }
+    };
+    let utf8 = |bytes: &[u8], line: u64| -> Result<String, DataError> {
+        std::str::from_utf8(bytes)
+            .map(|s| s.trim().to_string())
+            .map_err(|_| DataError::Csv {
+                path: path.clone(),
+                line,
+                message: "the text is not UTF-8 (save the file as UTF-8)".into(),
+            })
+    };
+    let first_line = first.position().map_or(1, |p| p.line());
+    let first_text: Vec<String> = first
+        .iter()
+        .map(|f| utf8(f, first_line))
+        .collect::<Result<_, _>>()?;
+    let has_header = header.unwrap_or_else(|| {
+        first_text
+            .iter()
+            .any(|f| f.parse::<f64>().is_err() && !is_missing(f))
+    });
+    let width = first_text.len();
+    let names: Vec<String> = if has_header {
+        first_text
+    } else {
+        (0..width).map(|i| format!("column {i}")).collect()
+    };
+    if has_header && delimiter.is_none() && width == 1 && names[0].contains('\t') {
+        // Sniffing found no delimiter in a line with tabs: cannot happen, but keep the
+        // message specific if it ever does.
+        return Err(DataError::Csv {
+            path,
+            line: first_line,
+            message: "the header has tabs: give --delimiter tab".into(),
+        });
     }
     let resolve = |c: &Column| -> Result<usize, DataError> {
         let found = match c {
-            Column::Name(n) => names.iter().position(|h| h == n),
+            // A name first; a bare number that is no column's name is an index.
+            Column::Name(n) => names
+                .iter()
+                .position(|h| h == n)
+                .or_else(|| n.parse::<usize>().ok().filter(|i| *i < width)),
             Column::Index(i) => (*i < width).then_some(*i),
         };
         found.ok_or_else(|| DataError::UnknownColumn {
             path: path.clone(),
             column: match c {
-                Column::Name(n) => format!("'{n}'"),
+                Column::Name(n) => format!("'{}'", shown(n)),
                 Column::Index(i) => format!("#{i} (there are {width})"),
             },
-            available: names.clone(),
+            available: if names.len() > 20 {
+                names[..20]
+                    .iter()
+                    .cloned()
+                    .chain(["…".to_string()])
+                    .collect()
+            } else {
+                names.clone()
+            },
         })
     };
-    let columns = choose(&resolve, width)?;
-
-    // Parse every chosen cell; None marks a missing one.
-    let mut table: Vec<(u64, Vec<Option<f64>>)> = Vec::with_capacity(rows.len());
-    for (line, r) in rows {
-        if r.len() != width {
-            return Err(DataError::Ragged {
-                path,
-                line: *line,
-                expected: width,
-                found: r.len(),
-            });
-        }
-        let mut cells = Vec::with_capacity(columns.len());
-        for &c in &columns {
-            let text = r[c].trim();
-            let at = |kind: fn(String, u64, usize, String, String) -> DataError| {
-                kind(
-                    path.clone(),
-                    *line,
-                    c + 1,
-                    names[c].clone(),
-                    text.to_string(),
-                )
-            };
-            if is_missing(text) {
-                cells.push(None);
+    let columns = choose(&resolve, &names)?;
+    let k = columns.len();
+    let mut values: Vec<f64> = Vec::new();
+    let mut rows = 0usize;
+    let mut last: Vec<Option<f64>> = vec![None; k];
+    // Cells waiting for the mean policy: (row, chosen column).
+    let mut holes: Vec<(usize, usize)> = Vec::new();
+    let mut row = vec![None; k];
+    let mut pending = !has_header;
+    if pending {
+        record = first;
+    }
+    loop {
+        if !pending {
+            if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+                break;
+            }
+            if blank(&record) {
                 continue;
             }
+        }
+        pending = false;
+        let rec = &record;
+        let line = rec.position().map_or(0, |p| p.line());
+        if rec.len() != width {
+            return Err(DataError::Ragged {
+                path,
+                line,
+                expected: width,
+                found: rec.len(),
+            });
+        }
+        for (slot, &c) in row.iter_mut().zip(&columns) {
+            let raw = &rec[c];
+            let text = std::str::from_utf8(raw)
+                .map_err(|_| DataError::Csv {
+                    path: path.clone(),
+                    line,
+                    message: format!("column '{}': the text is not UTF-8", shown(&names[c])),
+                })?
+                .trim();
+            if is_missing(text) {
+                *slot = None;
+                continue;
+            }
+            let at = || (path.clone(), line, c + 1, names[c].clone(), shown(text));
             match text.parse::<f64>() {
-                Ok(v) if v.is_finite() => cells.push(Some(v)),
+                Ok(v) if v.is_finite() => *slot = Some(v),
                 Ok(_) => {
-                    return Err(at(|path, line, column, name, text| DataError::Infinite {
+                    let (path, line, column, name, text) = at();
+                    return Err(DataError::Infinite {
                         path,
                         line,
                         column,
                         name,
                         text,
-                    }))
+                    });
                 }
                 Err(_) => {
-                    return Err(at(|path, line, column, name, text| DataError::NotANumber {
+                    let (path, line, column, name, text) = at();
+                    return Err(DataError::NotANumber {
                         path,
                         line,
                         column,
                         name,
                         text,
-                    }))
+                    });
                 }
             }
         }
-        table.push((*line, cells));
-    }
-
-    fill_missing(&mut table, &columns, &names, &path, missing)?;
-    if table.is_empty() {
-        return Err(DataError::NoRowsLeft { path });
-    }
-    Ok(Table {
-        names: columns.iter().map(|&i| names[i].clone()).collect(),
-        rows: table.len(),
-        values: table
-            .iter()
-            .flat_map(|(_, cells)| cells.iter().map(|c| c.expect("filled")))
-            .collect(),
-    })
-}
-
-fn fill_missing(
-    table: &mut Vec<(u64, Vec<Option<f64>>)>,
-    columns: &[usize],
-    names: &[String],
-    path: &str,
-    policy: Missing,
-) -> Result<(), DataError> {
-    let located = |line: u64, k: usize| {
-        (
-            path.to_string(),
-            line,
-            columns[k] + 1,
-            names[columns[k]].clone(),
-        )
-    };
-    match policy {
-        Missing::Error => {
-            for (line, cells) in table.iter() {
-                if let Some(k) = cells.iter().position(Option::is_none) {
-                    let (path, line, column, name) = located(*line, k);
+        let located = |j: usize| {
+            (
+                path.clone(),
+                line,
+                columns[j] + 1,
+                names[columns[j]].clone(),
+            )
+        };
+        if let Some(j) = row.iter().position(Option::is_none) {
+            match missing {
+                Missing::Error => {
+                    let (path, line, column, name) = located(j);
                     return Err(DataError::MissingValue {
                         path,
                         line,
@@ -517,19 +650,13 @@ fn fill_missing(
                         name,
                     });
                 }
-            }
-        }
-        Missing::Drop => table.retain(|(_, cells)| cells.iter().all(Option::is_some)),
-        Missing::ForwardFill => {
-            for k in 0..columns.len() {
-                let mut last = None;
-                for (line, cells) in table.iter_mut() {
-                    match cells[k] {
-                        Some(v) => last = Some(v),
-                        None => match last {
-                            Some(v) => cells[k] = Some(v),
-                            None => {
-                                let (path, line, column, name) = located(*line, k);
+                Missing::Drop => continue,
+                Missing::ForwardFill => {
+                    for j in 0..k {
+                        if row[j].is_none() {
+                            row[j] = last[j];
+                            if row[j].is_none() {
+                                let (path, line, column, name) = located(j);
                                 return Err(DataError::NothingToFill {
                                     path,
                                     line,
@@ -537,31 +664,61 @@ fn fill_missing(
                                     name,
                                 });
                             }
-                        },
+                        }
+                    }
+                }
+                Missing::Mean => {
+                    for j in 0..k {
+                        if row[j].is_none() {
+                            holes.push((rows, j));
+                        }
                     }
                 }
             }
         }
-        Missing::Mean => {
-            for k in 0..columns.len() {
-                let present: Vec<f64> = table.iter().filter_map(|(_, c)| c[k]).collect();
-                if present.is_empty() {
-                    let (path, line, column, name) = located(table[0].0, k);
-                    return Err(DataError::MissingValue {
-                        path,
-                        line,
-                        column,
-                        name,
-                    });
-                }
-                let mean = present.iter().sum::<f64>() / present.len() as f64;
-                for (_, cells) in table.iter_mut() {
-                    cells[k].get_or_insert(mean);
+        for j in 0..k {
+            last[j] = row[j].or(last[j]);
+            values.push(row[j].unwrap_or(f64::NAN));
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(if has_header && missing != Missing::Drop {
+            DataError::HeaderOnly { path }
+        } else if has_header {
+            DataError::NoRowsLeft { path }
+        } else {
+            DataError::Empty { path }
+        });
+    }
+    if !holes.is_empty() {
+        for j in 0..k {
+            let present: Vec<f64> = (0..rows)
+                .map(|i| values[i * k + j])
+                .filter(|v| !v.is_nan())
+                .collect();
+            if present.is_empty() {
+                return Err(DataError::MissingValue {
+                    path,
+                    line: first_line + u64::from(has_header),
+                    column: columns[j] + 1,
+                    name: names[columns[j]].clone(),
+                });
+            }
+            let mean = present.iter().sum::<f64>() / present.len() as f64;
+            for &(i, jj) in &holes {
+                if jj == j {
+                    values[i * k + j] = mean;
                 }
             }
         }
     }
-    Ok(())
+    values.shrink_to_fit();
+    Ok(Table {
+        names: columns.iter().map(|&i| names[i].clone()).collect(),
+        rows,
+        values,
+    })
 }
 
 /// Per-feature mean and standard deviation, fitted on one split and applied to others.
