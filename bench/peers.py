@@ -302,12 +302,15 @@ def w3_python():
 
 # ---- W5: statsmodels OLS end to end on the file the Rust bench writes ----
 def w5_statsmodels():
+    """End to end as a user's script runs it: import pandas and statsmodels (in this fresh
+    process, as descent's time includes its process start), read, fit, summarise."""
     import os
-    import pandas as pd
-    import statsmodels.api as sm
 
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "w5.csv")
     t = time.perf_counter()
+    import pandas as pd
+    import statsmodels.api as sm
+
     df = pd.read_csv(path)
     y = df.pop("y").to_numpy()
     res = sm.OLS(y, sm.add_constant(df.to_numpy(), prepend=False)).fit()
