@@ -1149,3 +1149,106 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_says_so() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn long_formulas_and_huge_counts_are_refused_or_bounded_never_a_crash() {
+    // A 10,000-term formula, on the command line and inside a saved model.
+    let long = format!("score = {}", vec!["a*hours"; 10_000].join("+"));
+    let (code, _, err) = descent(&["fit", "tests/data/small.csv", "--model", &long]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the formula is too long"), "{err}");
+    assert!(
+        err.len() < 400,
+        "the message quotes the formula in full: {} bytes",
+        err.len()
+    );
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("long");
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("deep.json");
+    let doc = serde_json::json!({
+        "descent_model": 1, "kind": "formula", "formula": format!("score = {}", vec!["a*hours"; 100_000].join("+")),
+        "target": "score", "features": ["hours"], "parameters": {"a": 1.0},
+    });
+    std::fs::write(&model, doc.to_string()).unwrap();
+    let (code, _, err) = descent(&["predict", &model.to_string_lossy(), "tests/data/small.csv"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("too long"), "{err}");
+    // usize::MAX iterations: no capacity overflow.
+    let (code, _, err) = descent(&[
+        "sweep",
+        "tests/data/small.csv",
+        "--target",
+        "score",
+        "--iters",
+        "18446744073709551615",
+        "--lrs",
+        "1e9",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // Negative numbers as values.
+    let (code, _, err) = descent(&[
+        "fit",
+        "tests/data/multi.csv",
+        "--target",
+        "y",
+        "--shuffle",
+        "--seed",
+        "-1",
+        "--split",
+        "0.8,0.2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = descent(&[
+        "fit",
+        "tests/data/multi.csv",
+        "--target",
+        "y",
+        "--split",
+        "-0.5,1",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--split: give one to three positive fractions"),
+        "{err}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_billion_iterations_run_in_flat_memory() {
+    let rss = |pid: u32| -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_descent"))
+        .args([
+            "fit",
+            "tests/data/multi.csv",
+            "--target",
+            "y",
+            "--iters",
+            "1000000000",
+            "--tol",
+            "0",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let early = rss(child.id());
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let late = rss(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(early > 0, "the process ended early");
+    // ~10 million updates in between: 8 bytes each would be 80 MB.
+    assert!(
+        late <= early + 2048,
+        "memory grew from {early} kB to {late} kB"
+    );
+}

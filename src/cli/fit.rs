@@ -63,12 +63,18 @@ pub(super) struct Fit {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     l1: f64,
     /// Train/valid/test fractions, in row order unless --shuffle.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1",
+        allow_hyphen_values = true
+    )]
     split: Vec<f64>,
     #[arg(long)]
     shuffle: bool,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the shuffle (any integer, negative too).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    seed: i64,
     /// Print the loss every this many iterations.
     #[arg(long, default_value_t = 0)]
     log_every: usize,
@@ -247,7 +253,7 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
     let mut loaded = parse_csv_with(super::open(file)?, super::display(file), &opts, |columns| {
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
         let formula = Formula::parse(text, &names)
-            .map_err(|e| reject(format!("--model '{text}': {e}")))?;
+            .map_err(|e| reject(format!("--model '{}': {e}", super::short(text))))?;
         for used in formula
             .columns()
             .iter()
@@ -286,7 +292,8 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
         let y: Vec<f64> = loaded.y.data().iter().map(|v| func.value(*v)).collect();
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
             return Err(format!(
-                "--model '{text}': {}({}) of data row {} ({}) is not a finite number",
+                "--model '{}': {}({}) of data row {} ({}) is not a finite number",
+                super::short(text),
                 func.name(),
                 formula.target(),
                 i + 1,
@@ -827,7 +834,7 @@ fn close_enough(got: f64, want: f64, column_rms: f64, target_rms: f64) -> bool {
 
 fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> {
     let parts = if f.shuffle {
-        split_shuffled(&raw, &f.split, f.seed)
+        split_shuffled(&raw, &f.split, f.seed as u64)
     } else {
         split_chronological(&raw, &f.split)
     };
@@ -906,6 +913,7 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
             valid: vec![],
             iterations: r.iterations,
             converged: true,
+            stride: 1,
         };
         (history, 0.0, "", name, None, seconds, Some(r))
     } else {
@@ -1023,7 +1031,7 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
                 .epochs
                 .map_or(Schedule::Iterations(iters), Schedule::Epochs),
             batch_size: f.batch_size,
-            seed: f.seed,
+            seed: f.seed as u64,
             tol: (tol > 0.0).then_some(tol),
             l2: f.l2,
             l1: f.l1,

@@ -107,6 +107,14 @@ fn check_delimiter(d: &Data) -> Result<(), String> {
     }
 }
 
+/// User text for a message: at most 60 characters, marked where cut.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
 /// The input as a reader: a file, or standard input for `-`.
 fn open(file: &str) -> Result<Box<dyn std::io::Read>, String> {
     if file == "-" {

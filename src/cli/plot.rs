@@ -375,7 +375,7 @@ pub(super) fn fit_pictures(r: &Report, dir: &str) -> Result<(), String> {
         .train
         .iter()
         .enumerate()
-        .map(|(i, l)| (i as f64, *l))
+        .map(|(i, l)| ((i * r.history.stride.max(1)) as f64, *l))
         .collect();
     let mut series = vec![("training loss".to_string(), train)];
     if !r.history.valid.is_empty() {

@@ -50,8 +50,12 @@ pub(super) fn sweep(s: &Sweep) -> Result<(), String> {
             log_every: 1,
             ..Default::default()
         };
-        let mut curve = Vec::with_capacity(iters);
+        let mut curve = Vec::with_capacity(iters.min(History::CAP));
         let run = train(&mut lin, &mut Sgd::new(lr), &data, None, &cfg, |p| {
+            // Bounded, as the history is: every other point once the curve is full.
+            if curve.len() >= History::CAP {
+                curve = curve.iter().step_by(2).copied().collect();
+            }
             curve.push(p.loss)
         });
         curves.push((lr, curve));

@@ -383,6 +383,7 @@ impl Formula {
             columns,
             used_columns: Vec::new(),
             params: Vec::new(),
+            nodes: 0,
         };
         if p.tokens.is_empty() {
             return err(p.end, "nothing after '='");
@@ -944,7 +945,14 @@ struct Parser<'a> {
     columns: &'a [&'a str],
     used_columns: Vec<String>,
     params: Vec<(String, usize)>,
+    /// Nodes made so far (see `MAX_NODES`).
+    nodes: usize,
 }
+
+/// The most nodes a formula may have: far beyond any real model (NIST's longest has
+/// about 60), and small enough that evaluating, printing and dropping the tree, which
+/// recurse, stay well inside the stack whatever its shape.
+pub const MAX_NODES: usize = 2000;
 
 /// How deep parentheses and unary minus may nest: far beyond any real formula, well
 /// short of the stack.
@@ -953,6 +961,18 @@ const MAX_DEPTH: usize = 200;
 impl Parser<'_> {
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.pos)
+    }
+
+    /// Counts one more node; refuses a formula past `MAX_NODES`.
+    fn node(&mut self) -> Result<(), FormulaError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return err(
+                self.at(),
+                format!("the formula is too long: more than {MAX_NODES} terms and operations"),
+            );
+        }
+        Ok(())
     }
 
     fn at(&self) -> usize {
@@ -980,6 +1000,7 @@ impl Parser<'_> {
     fn expr_at(&mut self, depth: usize) -> Result<Expr, FormulaError> {
         let mut e = self.term(depth)?;
         while let Some(op) = self.eat_op(&['+', '-']) {
+            self.node()?;
             let r = self.term(depth)?;
             e = match op {
                 '+' => Expr::Add(Box::new(e), Box::new(r)),
@@ -993,6 +1014,7 @@ impl Parser<'_> {
     fn term(&mut self, depth: usize) -> Result<Expr, FormulaError> {
         let mut e = self.unary(depth)?;
         while let Some(op) = self.eat_op(&['*', '/']) {
+            self.node()?;
             let r = self.unary(depth)?;
             e = match op {
                 '*' => Expr::Mul(Box::new(e), Box::new(r)),
@@ -1008,6 +1030,7 @@ impl Parser<'_> {
             return err(self.at(), "the formula nests too deeply");
         }
         if self.eat_op(&['-']).is_some() {
+            self.node()?;
             return Ok(Expr::Neg(Box::new(self.unary(depth + 1)?)));
         }
         self.power(depth)
@@ -1020,6 +1043,7 @@ impl Parser<'_> {
         if self.eat_op(&['^']).is_none() {
             return Ok(base);
         }
+        self.node()?;
         let exponent = self.unary(depth + 1)?;
         Ok(match constant(&exponent) {
             Some(p) => Expr::Pow(Box::new(base), p),
@@ -1032,6 +1056,7 @@ impl Parser<'_> {
         let Some(t) = self.peek().cloned() else {
             return err(self.end, "the formula ends where a value was expected");
         };
+        self.node()?;
         self.pos += 1;
         match t.tok {
             Tok::Num(x) => Ok(Expr::Num(x)),

@@ -88,14 +88,38 @@ pub struct Progress {
 /// The losses of a run.
 #[derive(Clone, Debug, Default)]
 pub struct History {
-    /// The objective of each update's batch, before the update.
+    /// The objective of each update's batch, before the update: entry `k` is update
+    /// `k·stride`'s. A run longer than [`History::CAP`] updates keeps every `stride`-th
+    /// (the stride doubling each time the list fills), so memory stays bounded whatever
+    /// the number of updates and the curve keeps its shape.
     pub train: Vec<f64>,
+    /// The updates between two entries of `train` (1 until the run outgrows the cap).
+    pub stride: usize,
     /// Validation MSE at each callback point and at the end: (iteration, value).
     pub valid: Vec<(usize, f64)>,
     /// Updates made.
     pub iterations: usize,
     /// True if the tolerance stopped the run.
     pub converged: bool,
+}
+
+impl History {
+    /// The most entries `train` holds.
+    pub const CAP: usize = 1 << 16;
+
+    /// Records update `it`'s objective, decimating when the list is full.
+    fn record(&mut self, it: usize, loss: f64) {
+        let stride = self.stride.max(1);
+        if !it.is_multiple_of(stride) {
+            return;
+        }
+        self.train.push(loss);
+        if self.train.len() >= History::CAP {
+            let kept: Vec<f64> = self.train.iter().step_by(2).copied().collect();
+            self.train = kept;
+            self.stride = stride * 2;
+        }
+    }
 }
 
 /// Why training stopped early.
@@ -219,9 +243,14 @@ pub fn train<M: Model + ?Sized>(
     // Mini-batches only: the generator and the row order it shuffles each epoch.
     let mut shuffle =
         (!full_batch).then(|| (StdRng::seed_from_u64(cfg.seed), (0..n).collect::<Vec<_>>()));
-    let mut history = History::default();
+    let mut history = History {
+        stride: 1,
+        ..History::default()
+    };
     // One objective a step: reserved, so that it never reallocates mid-training.
-    history.train.reserve(total.min(1 << 20));
+    history.train.reserve(total.min(History::CAP));
+    // The objective before the last update (the history may skip it when decimated).
+    let mut prev_loss: Option<f64> = None;
     let mut tape = Tape::new();
     // A full batch with a static graph is recorded once, on its own tape, and given
     // each step's parameters by `set_values` (see `Model::graph_is_static`).
@@ -330,7 +359,7 @@ pub fn train<M: Model + ?Sized>(
             let what = if loss.is_nan() { "NaN" } else { "infinite" };
             return Err(diverged(format!("the loss became {what}")));
         }
-        if let Some(&prev) = history.train.last() {
+        if let Some(prev) = prev_loss {
             // Growing alone is not divergence: Adam and momentum wander up and down at
             // the noise floor. Divergence grows without stopping, past twice the best.
             best = best.min(prev);
@@ -349,13 +378,14 @@ pub fn train<M: Model + ?Sized>(
                 if (prev - loss).abs() <= tol * loss.abs()
                     && relative_change(before, model.named_parameters()) <= tol
                 {
-                    history.train.push(loss);
+                    history.record(it, loss);
                     history.converged = true;
                     break;
                 }
             }
         }
-        history.train.push(loss);
+        history.record(it, loss);
+        prev_loss = Some(loss);
         if cfg.tol.is_some() && full_batch {
             previous = Some(model.named_parameters().clone());
         }
