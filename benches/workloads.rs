@@ -608,6 +608,7 @@ fn main() {
         "bandwidth",
         "W3",
         "W5",
+        "W6",
     ] {
         let out = Command::new(&exe)
             .args(["--only", name, "--rounds", &rounds.to_string()])
