@@ -108,9 +108,11 @@ impl History {
     pub const CAP: usize = 1 << 16;
 
     /// Records update `it`'s objective, decimating when the list is full.
+    #[inline]
     fn record(&mut self, it: usize, loss: f64) {
+        // Until the first decimation every update is kept: no division on the hot path.
         let stride = self.stride.max(1);
-        if !it.is_multiple_of(stride) {
+        if stride > 1 && !it.is_multiple_of(stride) {
             return;
         }
         self.train.push(loss);
@@ -262,7 +264,11 @@ pub fn train<M: Model + ?Sized>(
     let proximal =
         cfg.l1 > 0.0 && full_batch && !cfg.backtrack && matches!(opt.name(), "sgd" | "momentum");
     let l1_in_graph = if proximal { 0.0 } else { cfg.l1 };
-    let penalized = model.penalized();
+    let penalized = if proximal {
+        model.penalized()
+    } else {
+        Vec::new()
+    };
     let l1_value = |m: &M| -> f64 {
         let p = m.named_parameters();
         penalized
