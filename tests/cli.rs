@@ -1252,3 +1252,96 @@ fn a_billion_iterations_run_in_flat_memory() {
         "memory grew from {early} kB to {late} kB"
     );
 }
+
+#[test]
+fn categorical_columns_match_statsmodels_and_round_trip_through_predict() {
+    // tests/reference/ols_reference.py: statsmodels' ols('y ~ C(color) + x + C(size)').
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/data/reference/categorical_reference.json").unwrap(),
+    )
+    .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("categorical");
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.json").to_string_lossy().to_string();
+    let doc = fit_json(&[
+        "fit",
+        "tests/data/reference/categorical.csv",
+        "--target",
+        "y",
+        "--save",
+        &model,
+        "--json",
+    ]);
+    let coefs = doc["coefficients"].as_array().unwrap();
+    let names: Vec<&str> = coefs.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "color[T.green]",
+            "color[T.red]",
+            "x",
+            "size[T.M]",
+            "size[T.S]",
+            "(intercept)"
+        ]
+    );
+    for c in coefs {
+        let name = c["name"].as_str().unwrap();
+        let key = if name == "(intercept)" {
+            "Intercept"
+        } else {
+            name
+        };
+        for (ours, theirs) in [("estimate", "params"), ("std_error", "bse")] {
+            let (got, exp) = (
+                c[ours].as_f64().unwrap(),
+                want["ols"][theirs][key].as_f64().unwrap(),
+            );
+            assert!(
+                rel_close(got, exp, 1e-9),
+                "{name} {ours}: {got} vs statsmodels {exp}"
+            );
+        }
+    }
+    // predict on the same file gives the fit's predictions (its training MSE).
+    let (code, csv, err) = descent(&["predict", &model, "tests/data/reference/categorical.csv"]);
+    assert_eq!(code, 0, "{err}");
+    let ys: Vec<f64> = std::fs::read_to_string("tests/data/reference/categorical.csv")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    let preds: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    let mse = preds
+        .iter()
+        .zip(&ys)
+        .map(|(p, y)| (p - y).powi(2))
+        .sum::<f64>()
+        / ys.len() as f64;
+    let want_mse = doc["metrics"]["train"]["mse"].as_f64().unwrap();
+    assert!(rel_close(mse, want_mse, 1e-12), "{mse} vs {want_mse}");
+    // A level the model never saw is a clear error; --reference picks another reference.
+    let unseen = dir.join("unseen.csv");
+    std::fs::write(&unseen, "color,x,size,y\nred,1,S,0\npurple,2,M,0\n").unwrap();
+    let (code, _, err) = descent(&["predict", &model, &unseen.to_string_lossy()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("data row 2: column 'color' has the level 'purple'"),
+        "{err}"
+    );
+    let doc = fit_json(&[
+        "fit",
+        "tests/data/reference/categorical.csv",
+        "--target",
+        "y",
+        "--reference",
+        "color=red",
+        "--json",
+    ]);
+    assert_eq!(doc["coefficients"][0]["name"], "color[T.blue]");
+}

@@ -248,6 +248,8 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
         features: None,
         missing: data.missing.into(),
         delimiter: data.delimiter(),
+        categorical: false,
+        reference: vec![],
     };
     let reject = |message: String| DataError::Rejected { message };
     let mut loaded = parse_csv_with(super::open(file)?, super::display(file), &opts, |columns| {
@@ -1694,12 +1696,33 @@ fn save(r: &Report, path: &str, input: &str) -> Result<(), String> {
         Fitted::Linear { lin, .. } => Some(lin.has_intercept()),
         Fitted::Formula(_) => None,
     };
+    // The source columns each feature reads: a text column once, for all its dummies.
+    let mut columns: Vec<String> = Vec::new();
+    for f in &r.features {
+        let source = r
+            .train_raw
+            .categories
+            .iter()
+            .find(|c| c.features().contains(f))
+            .map_or(f.clone(), |c| c.column.clone());
+        if !columns.contains(&source) {
+            columns.push(source);
+        }
+    }
+    let categories: Vec<serde_json::Value> = r
+        .train_raw
+        .categories
+        .iter()
+        .map(|c| json!({"column": c.column, "levels": c.levels, "reference": c.reference}))
+        .collect();
     let doc = json!({
         "descent_model": 1,
         "kind": if r.formula_text.is_some() { "formula" } else { "linear" },
         "formula": r.formula_text,
         "target": r.target,
         "features": r.features,
+        "columns": columns,
+        "categories": categories,
         "intercept": intercept,
         "parameters": parameters,
     });

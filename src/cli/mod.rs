@@ -81,6 +81,10 @@ struct Data {
     /// detected from the first line).
     #[arg(long)]
     delimiter: Option<String>,
+    /// The reference level of a text (categorical) column, as column=level (default: the
+    /// first level in sorted order, as statsmodels and R choose).
+    #[arg(long, value_delimiter = ',')]
+    reference: Vec<String>,
 }
 
 impl Data {
@@ -299,6 +303,16 @@ fn load(d: &Data) -> Result<Dataset, String> {
             .map(|f| f.iter().map(|s| s.as_str().into()).collect()),
         missing: d.missing.into(),
         delimiter: d.delimiter(),
+        categorical: true,
+        reference: d
+            .reference
+            .iter()
+            .map(|r| {
+                r.split_once('=')
+                    .map(|(c, l)| (c.trim().to_string(), l.trim().to_string()))
+                    .ok_or_else(|| format!("--reference: '{}' is not column=level", short(r)))
+            })
+            .collect::<Result<_, _>>()?,
     };
     let data =
         parse_csv_from(open(&d.file)?, display(&d.file), &opts).map_err(|e| e.to_string())?;

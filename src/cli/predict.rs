@@ -24,6 +24,9 @@ pub(super) struct Predict {
 struct Saved {
     target: String,
     features: Vec<String>,
+    /// The source columns the features come from, and the text ones' coding.
+    columns: Vec<String>,
+    categories: Vec<Categorical>,
     predict: Box<dyn Fn(&Tensor) -> Tensor>,
 }
 
@@ -49,6 +52,61 @@ fn load_model(path: &str) -> Result<Saved, String> {
         .and_then(Value::as_array)
         .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
         .ok_or_else(|| bad("\"features\" is missing or not a list of names"))?;
+    let names_list = |key: &str| -> Option<Vec<String>> {
+        doc.get(key)?
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let columns = match doc.get("columns") {
+        None | Some(Value::Null) => features.clone(),
+        Some(_) => {
+            names_list("columns").ok_or_else(|| bad("\"columns\" is not a list of names"))?
+        }
+    };
+    let categories: Vec<Categorical> = match doc.get("categories") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|c| {
+                let column = c.get("column").and_then(Value::as_str);
+                let reference = c.get("reference").and_then(Value::as_str);
+                let levels: Option<Vec<String>> = c
+                    .get("levels")
+                    .and_then(Value::as_array)
+                    .and_then(|l| l.iter().map(|v| v.as_str().map(str::to_string)).collect());
+                match (column, reference, levels) {
+                    (Some(column), Some(reference), Some(levels))
+                        if levels.len() >= 2 && levels.iter().any(|l| l == reference) =>
+                    {
+                        Ok(Categorical {
+                            column: column.to_string(),
+                            levels,
+                            reference: reference.to_string(),
+                        })
+                    }
+                    _ => Err(bad(
+                        "a category is not {column, levels (two or more), reference among them}",
+                    )),
+                }
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(bad("\"categories\" is not a list")),
+    };
+    // The features the columns give must be the model's, in order.
+    let expanded: Vec<String> = columns
+        .iter()
+        .flat_map(|c| match categories.iter().find(|g| g.column == *c) {
+            Some(g) => g.features(),
+            None => vec![c.clone()],
+        })
+        .collect();
+    if expanded != features {
+        return Err(bad(
+            "\"columns\" and \"categories\" do not give the model's \"features\"",
+        ));
+    }
     let params = doc
         .get("parameters")
         .and_then(Value::as_object)
@@ -65,7 +123,11 @@ fn load_model(path: &str) -> Result<Saved, String> {
                 .iter()
                 .map(|f| value(f))
                 .collect::<Result<_, _>>()?;
-            let lin = Linear::from_coefficients(&w, value("(intercept)")?);
+            let lin = if doc.get("intercept") == Some(&Value::Bool(false)) {
+                Linear::without_intercept(&w)
+            } else {
+                Linear::from_coefficients(&w, value("(intercept)")?)
+            };
             Box::new(move |x| lin.predict(x))
         }
         "formula" => {
@@ -87,20 +149,23 @@ fn load_model(path: &str) -> Result<Saved, String> {
     Ok(Saved {
         target,
         features,
+        columns,
+        categories,
         predict,
     })
 }
 
 pub(super) fn predict(p: &Predict) -> Result<(), String> {
     let saved = load_model(&p.model)?;
-    let bytes = read(&p.file)?;
-    let cols: Vec<Column> = saved
-        .features
-        .iter()
-        .map(|f| Column::Name(f.clone()))
-        .collect();
-    let (x, names) =
-        parse_columns(&bytes, &p.file, &cols, p.missing.into()).map_err(|e| e.to_string())?;
+    let x = encode_columns(
+        super::open(&p.file)?,
+        super::display(&p.file),
+        &saved.columns,
+        &saved.categories,
+        p.missing.into(),
+    )
+    .map_err(|e| e.to_string())?;
+    let names = saved.features.clone();
     let y = (saved.predict)(&x);
     let mut out = csv::Writer::from_writer(Vec::new());
     let header: Vec<String> = names

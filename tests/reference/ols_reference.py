@@ -70,3 +70,31 @@ with open("tests/data/reference/ols_reference.json", "w") as f:
     json.dump(out, f, indent=1)
 print(json.dumps(out["lasso"]), json.dumps(out["elastic_net"]))
 print("condition number", out["nonrobust"]["condition_number"])
+
+# ---- categorical columns: statsmodels' formula API on a file with text columns ----
+import statsmodels.formula.api as smf
+import pandas as pd
+
+rng = np.random.default_rng(7)
+n = 120
+colors = np.array(["red", "green", "blue"])[rng.integers(0, 3, n)]
+sizes = np.array(["S", "M", "L"])[rng.integers(0, 3, n)]
+x = rng.normal(5.0, 2.0, n)
+effect = {"red": 1.5, "green": -0.7, "blue": 0.0}
+seffect = {"S": 0.0, "M": 0.4, "L": 1.1}
+y = 2.0 + 0.8 * x + np.array([effect[c] for c in colors]) + np.array([seffect[s] for s in sizes]) + rng.normal(0, 0.5, n)
+df = pd.DataFrame({"color": colors, "x": x, "size": sizes, "y": y})
+with open("tests/data/reference/categorical.csv", "w") as f:
+    f.write("color,x,size,y\n")
+    for i in range(n):
+        f.write(f"{colors[i]},{float(x[i])!r},{sizes[i]},{float(y[i])!r}\n")
+res = smf.ols("y ~ C(color) + x + C(size)", data=df).fit()
+cat = {
+    "params": {k.replace("C(", "").replace(")[", "["): v for k, v in res.params.items()},
+    "bse": {k.replace("C(", "").replace(")[", "["): v for k, v in res.bse.items()},
+    "rsquared": res.rsquared,
+    "scale_sqrt": float(np.sqrt(res.scale)),
+}
+with open("tests/data/reference/categorical_reference.json", "w") as f:
+    json.dump({"versions": out["versions"], "ols": cat}, f, indent=1)
+print(json.dumps(cat["params"]))

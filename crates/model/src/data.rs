@@ -1,6 +1,7 @@
 //! Data: CSV loading with strict parsing and located errors, missing-value policies,
 //! standardisation, splits, and synthetic data.
 
+use indexmap::IndexMap;
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use std::fmt;
@@ -18,6 +19,31 @@ pub struct Dataset {
     pub features: Vec<String>,
     /// Target name.
     pub target: String,
+    /// The text columns among the features, dummy-coded.
+    pub categories: Vec<Categorical>,
+}
+
+/// A text column dummy-coded as statsmodels and R do (treatment coding): one 0/1 feature
+/// `name[T.level]` per level but the reference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Categorical {
+    /// The column's name in the file.
+    pub column: String,
+    /// The levels, sorted, the reference included.
+    pub levels: Vec<String>,
+    /// The level without a feature of its own.
+    pub reference: String,
+}
+
+impl Categorical {
+    /// The feature names, `column[T.level]` for each level but the reference.
+    pub fn features(&self) -> Vec<String> {
+        self.levels
+            .iter()
+            .filter(|l| **l != self.reference)
+            .map(|l| format!("{}[T.{}]", self.column, l))
+            .collect()
+    }
 }
 
 impl Dataset {
@@ -46,6 +72,7 @@ impl Dataset {
             y: Tensor::new(y.to_vec(), &[y.len(), 1]),
             features: (1..=d).map(|i| format!("x{i}")).collect(),
             target: "y".into(),
+            categories: vec![],
         }
     }
 
@@ -80,6 +107,7 @@ impl Dataset {
             y: Tensor::new(y, &[indices.len(), 1]),
             features: self.features.clone(),
             target: self.target.clone(),
+            categories: self.categories.clone(),
         }
     }
 
@@ -137,6 +165,12 @@ pub struct CsvOptions {
     /// The field delimiter; `None` detects it from the first line (the most frequent
     /// of `,` `;` tab `|`).
     pub delimiter: Option<u8>,
+    /// Text feature columns are dummy-coded ([`Categorical`]) instead of refused, with
+    /// the first level in sorted order as the reference unless this names another
+    /// (`(column, level)`).
+    pub categorical: bool,
+    /// Reference levels chosen by column.
+    pub reference: Vec<(String, String)>,
 }
 
 impl CsvOptions {
@@ -148,6 +182,8 @@ impl CsvOptions {
             features: None,
             missing: Missing::Error,
             delimiter: None,
+            categorical: false,
+            reference: vec![],
         }
     }
 }
@@ -333,12 +369,18 @@ pub fn parse_csv_with(
     pick: impl FnOnce(&[String]) -> Result<(Column, Option<Vec<Column>>), DataError>,
 ) -> Result<Dataset, DataError> {
     let mut features = Vec::new();
+    let mut width = 0;
     let table = read_table(
         source,
         name,
         opts.header,
         opts.missing,
         opts.delimiter,
+        if opts.categorical {
+            Text::AllButLast
+        } else {
+            Text::None
+        },
         |resolve, names| {
             let (target, chosen) = pick(names)?;
             let target = resolve(&target)?;
@@ -346,23 +388,204 @@ pub fn parse_csv_with(
                 Some(cols) => cols.iter().map(resolve).collect::<Result<_, _>>()?,
                 None => (0..names.len()).filter(|&i| i != target).collect(),
             };
+            width = features.len();
             Ok(features.iter().copied().chain([target]).collect())
         },
-    )?;
-    let (n, d) = (table.rows, features.len());
-    let mut x = Vec::with_capacity(n * d);
+    );
+    let table = table?;
+    let (n, d) = (table.rows, width);
+    // Dummy coding: each text column becomes one 0/1 feature per level but the
+    // reference (the first level in sorted order, or the one asked for).
+    let mut categories = Vec::new();
+    let mut names = Vec::new();
+    // For each feature column: None (numeric) or (code → output column or None).
+    let mut plan: Vec<Option<Vec<Option<usize>>>> = Vec::with_capacity(d);
+    for j in 0..d {
+        match &table.levels[j] {
+            None => {
+                plan.push(None);
+                names.push(table.names[j].clone());
+            }
+            Some(seen) => {
+                let column = table.names[j].clone();
+                let mut sorted = seen.clone();
+                sorted.sort();
+                let reference = match opts.reference.iter().find(|(c, _)| *c == column) {
+                    Some((_, level)) if sorted.contains(level) => level.clone(),
+                    Some((_, level)) => return Err(DataError::Rejected {
+                        message: format!(
+                            "--reference {column}={}: '{column}' has no level '{}' (levels: {})",
+                            shown(level),
+                            shown(level),
+                            shown(&sorted.join(", "))
+                        ),
+                    }),
+                    None => sorted[0].clone(),
+                };
+                let cat = Categorical {
+                    column,
+                    levels: sorted.clone(),
+                    reference: reference.clone(),
+                };
+                let first = names.len();
+                names.extend(cat.features());
+                let codes: Vec<Option<usize>> = seen
+                    .iter()
+                    .map(|l| {
+                        if *l == reference {
+                            None
+                        } else {
+                            let k = sorted
+                                .iter()
+                                .filter(|s| **s != reference)
+                                .position(|s| s == l);
+                            k.map(|k| first + k)
+                        }
+                    })
+                    .collect();
+                plan.push(Some(codes));
+                categories.push(cat);
+            }
+        }
+    }
+    let width_out = names.len();
+    let mut x = Vec::with_capacity(n * width_out);
     let mut y = Vec::with_capacity(n);
     for row in table.values.chunks_exact(d + 1) {
-        x.extend_from_slice(&row[..d]);
+        let start = x.len();
+        x.resize(start + width_out, 0.0);
+        let mut at = start;
+        for j in 0..d {
+            match &plan[j] {
+                None => {
+                    x[at] = row[j];
+                    at += 1;
+                }
+                Some(codes) => {
+                    let levels = table.levels[j].as_ref().map_or(0, Vec::len);
+                    if let Some(Some(col)) = codes.get(row[j] as usize) {
+                        x[start + col] = 1.0;
+                    }
+                    at += levels - 1;
+                }
+            }
+        }
         y.push(row[d]);
     }
     drop(table.values);
     Ok(Dataset {
-        x: Tensor::new(x, &[n, d]),
+        x: Tensor::new(x, &[n, width_out]),
         y: Tensor::new(y, &[n, 1]),
-        features: table.names[..d].to_vec(),
+        features: names,
         target: table.names[d].clone(),
+        categories,
     })
+}
+
+/// The features of a saved model for the rows of a CSV source: `columns` are the source
+/// columns it reads, in order; a column named in `categories` is dummy-coded with the
+/// saved levels (a level the model never saw is an error naming the row), the others are
+/// numbers. Returns the `[rows, features]` matrix.
+///
+/// ```
+/// use model::{encode_columns, Categorical, Missing};
+/// let color = Categorical { column: "color".into(), levels: vec!["blue".into(), "red".into()], reference: "blue".into() };
+/// let x = encode_columns(&b"x,color\n1,red\n2,blue\n"[..], "mem.csv", &["x".into(), "color".into()], &[color], Missing::Error).unwrap();
+/// assert_eq!(x.to_vec(), vec![1.0, 1.0, 2.0, 0.0]);
+/// ```
+pub fn encode_columns(
+    source: impl std::io::Read,
+    name: &str,
+    columns: &[String],
+    categories: &[Categorical],
+    missing: Missing,
+) -> Result<Tensor, DataError> {
+    let table = read_table(
+        source,
+        name,
+        None,
+        missing,
+        None,
+        Text::All,
+        |resolve, _| {
+            columns
+                .iter()
+                .map(|c| resolve(&Column::Name(c.clone())))
+                .collect()
+        },
+    )?;
+    let k = columns.len();
+    let n = table.rows;
+    let mut blocks: Vec<(Option<&Categorical>, Vec<String>)> = Vec::new();
+    for (j, c) in columns.iter().enumerate() {
+        let cat = categories.iter().find(|g| g.column == *c);
+        let seen: Vec<String> = match (&table.levels[j], cat) {
+            (Some(seen), _) => seen.clone(),
+            // Numbers in a column the model saw as text: their text is the level.
+            (None, Some(_)) => {
+                let mut lv = IndexMap::new();
+                let codes: Vec<f64> = (0..n).map(|i| table.values[i * k + j]).collect();
+                for v in codes {
+                    level_code(&mut lv, &format!("{v}"));
+                }
+                lv.into_keys().collect()
+            }
+            (None, None) => vec![],
+        };
+        if cat.is_none() && table.levels[j].is_some() {
+            return Err(DataError::Rejected {
+                message: format!(
+                    "{name}: column '{}' holds text, but the model reads it as numbers",
+                    shown(c)
+                ),
+            });
+        }
+        blocks.push((cat, seen));
+    }
+    let width: usize = blocks
+        .iter()
+        .map(|(c, _)| c.map_or(1, |c| c.levels.len() - 1))
+        .sum();
+    let mut x = vec![0.0; n * width];
+    for i in 0..n {
+        let mut at = i * width;
+        for (j, (cat, seen)) in blocks.iter().enumerate() {
+            let v = table.values[i * k + j];
+            match cat {
+                None => {
+                    x[at] = v;
+                    at += 1;
+                }
+                Some(cat) => {
+                    let text = if table.levels[j].is_some() {
+                        seen[v as usize].clone()
+                    } else {
+                        format!("{v}")
+                    };
+                    let others: Vec<&String> =
+                        cat.levels.iter().filter(|l| **l != cat.reference).collect();
+                    if text != cat.reference {
+                        match others.iter().position(|l| **l == text) {
+                            Some(p) => x[at + p] = 1.0,
+                            None => {
+                                return Err(DataError::Rejected {
+                                    message: format!(
+                                        "{name}: data row {}: column '{}' has the level '{}', which the model was not fitted on (levels: {})",
+                                        i + 1,
+                                        shown(&cat.column),
+                                        shown(&text),
+                                        shown(&cat.levels.join(", "))
+                                    ),
+                                })
+                            }
+                        }
+                    }
+                    at += others.len();
+                }
+            }
+        }
+    }
+    Ok(Tensor::new(x, &[n, width]))
 }
 
 /// The column names of a CSV file: its header, or `column 0`, `column 1`, … when its
@@ -374,12 +597,20 @@ pub fn parse_csv_with(
 /// ```
 pub fn csv_columns(bytes: &[u8], name: &str) -> Result<Vec<String>, DataError> {
     let mut found = Vec::new();
-    match read_table(bytes, name, None, Missing::Error, None, |_, names| {
-        found = names.to_vec();
-        Err(DataError::Empty {
-            path: String::new(),
-        })
-    }) {
+    match read_table(
+        bytes,
+        name,
+        None,
+        Missing::Error,
+        None,
+        Text::None,
+        |_, names| {
+            found = names.to_vec();
+            Err(DataError::Empty {
+                path: String::new(),
+            })
+        },
+    ) {
         Err(DataError::Empty { path }) if path.is_empty() => Ok(found),
         Err(e) => Err(e),
         Ok(_) => Ok(found),
@@ -401,9 +632,15 @@ pub fn parse_columns(
     columns: &[Column],
     missing: Missing,
 ) -> Result<(Tensor, Vec<String>), DataError> {
-    let table = read_table(bytes, name, None, missing, None, |resolve, _| {
-        columns.iter().map(resolve).collect()
-    })?;
+    let table = read_table(
+        bytes,
+        name,
+        None,
+        missing,
+        None,
+        Text::None,
+        |resolve, _| columns.iter().map(resolve).collect(),
+    )?;
     Ok((
         Tensor::new(table.values, &[table.rows, columns.len()]),
         table.names,
@@ -415,6 +652,9 @@ struct Table {
     names: Vec<String>,
     rows: usize,
     values: Vec<f64>,
+    /// Per chosen column: its levels in order of appearance, for a text column (whose
+    /// values are then the levels' codes).
+    levels: Vec<Option<Vec<String>>>,
 }
 
 type Resolve<'a> = dyn Fn(&Column) -> Result<usize, DataError> + 'a;
@@ -453,18 +693,35 @@ fn shown(text: &str) -> String {
     }
 }
 
+/// Which chosen columns of [`read_table`] may hold text (categorical levels).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Text {
+    None,
+    /// All but the last chosen column: the features, not the target.
+    AllButLast,
+    All,
+}
+
+/// The code of a text level, adding it if new.
+fn level_code(levels: &mut IndexMap<String, f64>, text: &str) -> f64 {
+    let next = levels.len() as f64;
+    *levels.entry(text.to_string()).or_insert(next)
+}
+
 /// Reads the columns that `choose` picks (given a resolver of names and the width) from
 /// a CSV source, in one streaming pass: each row's chosen fields are parsed straight into
 /// one row-major buffer of `f64`, the other fields are never converted, and the source is
 /// read once (a file, standard input, a pipe or a FIFO). Missing values follow `missing`
 /// as the rows go by (the mean policy fills its cells at the end). A UTF-8 byte-order
 /// mark is skipped; the delimiter is `delimiter`, or sniffed from the first line.
+#[allow(clippy::too_many_arguments)]
 fn read_table(
     source: impl std::io::Read,
     name: &str,
     header: Option<bool>,
     missing: Missing,
     delimiter: Option<u8>,
+    text: Text,
     choose: impl FnOnce(&Resolve<'_>, &[String]) -> Result<Vec<usize>, DataError>,
 ) -> Result<Table, DataError> {
     use std::io::BufRead;
@@ -563,6 +820,14 @@ fn read_table(
     };
     let columns = choose(&resolve, &names)?;
     let k = columns.len();
+    // Chosen columns that may hold text (the others' text is an error).
+    let text_columns = match text {
+        Text::None => 0,
+        Text::AllButLast => k.saturating_sub(1),
+        Text::All => k,
+    };
+    // The text columns' levels in order of appearance (None: a numeric column).
+    let mut levels: Vec<Option<IndexMap<String, f64>>> = vec![None; k];
     let mut values: Vec<f64> = Vec::new();
     let mut rows = 0usize;
     let mut last: Vec<Option<f64>> = vec![None; k];
@@ -593,7 +858,7 @@ fn read_table(
                 found: rec.len(),
             });
         }
-        for (slot, &c) in row.iter_mut().zip(&columns) {
+        for (j, (slot, &c)) in row.iter_mut().zip(&columns).enumerate() {
             let raw = &rec[c];
             let text = std::str::from_utf8(raw)
                 .map_err(|_| DataError::Csv {
@@ -606,9 +871,27 @@ fn read_table(
                 *slot = None;
                 continue;
             }
+            if let Some(lv) = &mut levels[j] {
+                *slot = Some(level_code(lv, text));
+                continue;
+            }
             let at = || (path.clone(), line, c + 1, names[c].clone(), shown(text));
             match text.parse::<f64>() {
                 Ok(v) if v.is_finite() => *slot = Some(v),
+                Err(_) if j < text_columns => {
+                    // A text value in a feature column: the column is categorical. The
+                    // rows before it become levels too, written as Rust prints them.
+                    let mut lv = IndexMap::new();
+                    for i in 0..rows {
+                        let v = values[i * k + j];
+                        if !v.is_nan() {
+                            values[i * k + j] = level_code(&mut lv, &format!("{v}"));
+                        }
+                    }
+                    last[j] = last[j].map(|v| level_code(&mut lv, &format!("{v}")));
+                    *slot = Some(level_code(&mut lv, text));
+                    levels[j] = Some(lv);
+                }
                 Ok(_) => {
                     let (path, line, column, name, text) = at();
                     return Err(DataError::Infinite {
@@ -693,6 +976,14 @@ fn read_table(
     }
     if !holes.is_empty() {
         for j in 0..k {
+            if levels[j].is_some() && holes.iter().any(|h| h.1 == j) {
+                return Err(DataError::Rejected {
+                    message: format!(
+                        "{path}: column '{}' holds text, so missing values in it have no mean: use --missing drop or ffill",
+                        shown(&names[columns[j]])
+                    ),
+                });
+            }
             let present: Vec<f64> = (0..rows)
                 .map(|i| values[i * k + j])
                 .filter(|v| !v.is_nan())
@@ -718,6 +1009,10 @@ fn read_table(
         names: columns.iter().map(|&i| names[i].clone()).collect(),
         rows,
         values,
+        levels: levels
+            .into_iter()
+            .map(|l| l.map(|l| l.into_keys().collect()))
+            .collect(),
     })
 }
 
