@@ -412,14 +412,16 @@ pub fn parse_csv_with(
                 sorted.sort();
                 let reference = match opts.reference.iter().find(|(c, _)| *c == column) {
                     Some((_, level)) if sorted.contains(level) => level.clone(),
-                    Some((_, level)) => return Err(DataError::Rejected {
-                        message: format!(
+                    Some((_, level)) => {
+                        return Err(DataError::Rejected {
+                            message: format!(
                             "--reference {column}={}: '{column}' has no level '{}' (levels: {})",
                             shown(level),
                             shown(level),
                             shown(&sorted.join(", "))
                         ),
-                    }),
+                        })
+                    }
                     None => sorted[0].clone(),
                 };
                 let cat = Categorical {
