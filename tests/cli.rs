@@ -1344,4 +1344,54 @@ fn categorical_columns_match_statsmodels_and_round_trip_through_predict() {
         "--json",
     ]);
     assert_eq!(doc["coefficients"][0]["name"], "color[T.blue]");
+    // --keep carries columns through as their text, even numbers and missing-looking ones.
+    let rows = dir.join("rows.csv");
+    std::fs::write(
+        &rows,
+        "id,color,x,size,when\n0012,red,1.5,S,2024-01-05\n,blue,2,M,NA\n",
+    )
+    .unwrap();
+    let (code, out, err) = descent(&[
+        "predict",
+        &model,
+        &rows.to_string_lossy(),
+        "--keep",
+        "id,when",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("id,when,color[T.green]"), "{out}");
+    assert!(lines[1].starts_with("0012,2024-01-05,0.0,1.0,1.5"), "{out}");
+    assert!(lines[2].starts_with(",NA,0.0,0.0,2.0"), "{out}");
+}
+
+mod model_files {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// A saved model with a byte changed or cut short: predict says what is wrong
+        /// (exit 2) or predicts (exit 0), never a panic.
+        #[test]
+        fn mutated_models_never_panic(pos in 0usize..400, byte in prop::sample::select(b"{}[]\",:0-9e.x\\ n".to_vec()), cut in 0usize..401) {
+            let good = r#"{"descent_model": 1, "kind": "linear", "formula": null, "target": "y", "features": ["color[T.red]", "x"], "columns": ["color", "x"], "categories": [{"column": "color", "levels": ["blue", "red"], "reference": "blue"}], "intercept": true, "parameters": {"color[T.red]": 1.5, "x": 0.8, "(intercept)": 2.0}}"#;
+            let mut bytes = good.as_bytes().to_vec();
+            let pos = pos % bytes.len();
+            bytes[pos] = byte;
+            bytes.truncate(cut.min(bytes.len()).max(1));
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("model-fuzz");
+            std::fs::create_dir_all(&dir).unwrap();
+            let model = dir.join(format!("m{pos}-{cut}-{byte}.json"));
+            std::fs::write(&model, &bytes).unwrap();
+            let data = dir.join("data.csv");
+            std::fs::write(&data, "color,x,y\nred,1,3\nblue,2,4\n").unwrap();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_descent"))
+                .args(["predict", &model.to_string_lossy(), &data.to_string_lossy()])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            prop_assert!(matches!(out.status.code(), Some(0) | Some(2)), "exit {:?}: {}", out.status.code(), err);
+            prop_assert!(!err.contains("panicked"), "{}", err);
+        }
+    }
 }

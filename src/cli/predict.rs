@@ -15,6 +15,10 @@ pub(super) struct Predict {
     /// Write the predictions here instead of to standard output.
     #[arg(long)]
     out: Option<String>,
+    /// Columns of the file to carry through to the output unchanged, first (such as an
+    /// id or a date, so that rows can be matched).
+    #[arg(long, value_delimiter = ',')]
+    keep: Vec<String>,
     /// What to do with missing values.
     #[arg(long, value_enum, default_value_t = MissingArg::Error)]
     missing: MissingArg,
@@ -157,19 +161,22 @@ fn load_model(path: &str) -> Result<Saved, String> {
 
 pub(super) fn predict(p: &Predict) -> Result<(), String> {
     let saved = load_model(&p.model)?;
-    let x = encode_columns(
+    let (x, kept) = encode_keeping(
         super::open(&p.file)?,
         super::display(&p.file),
         &saved.columns,
         &saved.categories,
         p.missing.into(),
+        &p.keep,
     )
     .map_err(|e| e.to_string())?;
     let names = saved.features.clone();
     let y = (saved.predict)(&x);
     let mut out = csv::Writer::from_writer(Vec::new());
-    let header: Vec<String> = names
+    let header: Vec<String> = p
+        .keep
         .iter()
+        .chain(&names)
         .cloned()
         .chain([format!("predicted_{}", saved.target)])
         .collect();
@@ -177,10 +184,15 @@ pub(super) fn predict(p: &Predict) -> Result<(), String> {
     let write_err = |e: csv::Error| e.to_string();
     out.write_record(&header).map_err(write_err)?;
     for (i, yhat) in y.data().iter().enumerate() {
-        let row: Vec<String> = x.data()[i * d..(i + 1) * d]
+        let row: Vec<String> = kept[i]
             .iter()
-            .chain([yhat])
-            .map(|v| format!("{v:?}"))
+            .cloned()
+            .chain(
+                x.data()[i * d..(i + 1) * d]
+                    .iter()
+                    .chain([yhat])
+                    .map(|v| format!("{v:?}")),
+            )
             .collect();
         out.write_record(&row).map_err(write_err)?;
     }

@@ -502,22 +502,50 @@ pub fn encode_columns(
     categories: &[Categorical],
     missing: Missing,
 ) -> Result<Tensor, DataError> {
+    encode_keeping(source, name, columns, categories, missing, &[]).map(|(x, _)| x)
+}
+
+/// [`encode_columns`], also carrying the columns `keep` through as their text, row by row
+/// (to match predictions with the rows they are for).
+pub fn encode_keeping(
+    source: impl std::io::Read,
+    name: &str,
+    columns: &[String],
+    categories: &[Categorical],
+    missing: Missing,
+    keep: &[String],
+) -> Result<(Tensor, Vec<Vec<String>>), DataError> {
+    let m = columns.len();
     let table = read_table(
         source,
         name,
         None,
         missing,
         None,
-        Text::All,
+        Text::AllKeepingFrom(m),
         |resolve, _| {
             columns
                 .iter()
+                .chain(keep)
                 .map(|c| resolve(&Column::Name(c.clone())))
                 .collect()
         },
     )?;
-    let k = columns.len();
+    let k = m + keep.len();
     let n = table.rows;
+    let kept: Vec<Vec<String>> = (0..table.rows)
+        .map(|i| {
+            (m..k)
+                .map(|j| {
+                    let v = table.values[i * k + j];
+                    match &table.levels[j] {
+                        Some(l) if !v.is_nan() => l[v as usize].clone(),
+                        _ => String::new(),
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let mut blocks: Vec<(Option<&Categorical>, Vec<String>)> = Vec::new();
     for (j, c) in columns.iter().enumerate() {
         let cat = categories.iter().find(|g| g.column == *c);
@@ -587,7 +615,7 @@ pub fn encode_columns(
             }
         }
     }
-    Ok(Tensor::new(x, &[n, width]))
+    Ok((Tensor::new(x, &[n, width]), kept))
 }
 
 /// The column names of a CSV file: its header, or `column 0`, `column 1`, … when its
@@ -701,7 +729,9 @@ enum Text {
     None,
     /// All but the last chosen column: the features, not the target.
     AllButLast,
-    All,
+    /// All, and the chosen columns from this one on are read as text whatever they hold
+    /// (columns carried through to an output unchanged).
+    AllKeepingFrom(usize),
 }
 
 /// The code of a text level, adding it if new.
@@ -826,10 +856,16 @@ fn read_table(
     let text_columns = match text {
         Text::None => 0,
         Text::AllButLast => k.saturating_sub(1),
-        Text::All => k,
+        Text::AllKeepingFrom(_) => k,
+    };
+    let keep_from = match text {
+        Text::AllKeepingFrom(m) => m,
+        _ => usize::MAX,
     };
     // The text columns' levels in order of appearance (None: a numeric column).
-    let mut levels: Vec<Option<IndexMap<String, f64>>> = vec![None; k];
+    let mut levels: Vec<Option<IndexMap<String, f64>>> = (0..k)
+        .map(|j| (j >= keep_from).then(IndexMap::new))
+        .collect();
     let mut values: Vec<f64> = Vec::new();
     let mut rows = 0usize;
     let mut last: Vec<Option<f64>> = vec![None; k];
@@ -869,6 +905,13 @@ fn read_table(
                     message: format!("column '{}': the text is not UTF-8", shown(&names[c])),
                 })?
                 .trim();
+            if j >= keep_from {
+                // Carried through as it is, missing-looking or not.
+                if let Some(lv) = &mut levels[j] {
+                    *slot = Some(level_code(lv, text));
+                }
+                continue;
+            }
             if is_missing(text) {
                 *slot = None;
                 continue;

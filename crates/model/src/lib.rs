@@ -34,9 +34,9 @@ mod xprec;
 
 pub use closed::{cholesky, cholesky_solve, design_gram, gram, least_squares, qr_solve, Solver};
 pub use data::{
-    csv_columns, encode_columns, load_csv, parse_columns, parse_csv, parse_csv_from,
-    parse_csv_with, split_chronological, split_shuffled, synthetic, Categorical, Column,
-    CsvOptions, DataError, Dataset, Missing, Standardizer,
+    csv_columns, encode_columns, encode_keeping, load_csv, parse_columns, parse_csv,
+    parse_csv_from, parse_csv_with, split_chronological, split_shuffled, synthetic, Categorical,
+    Column, CsvOptions, DataError, Dataset, Missing, Standardizer,
 };
 pub use eigen::symmetric_eigenvalues;
 pub use enet::elastic_net;

@@ -146,6 +146,9 @@ mod fuzz {
         fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse_csv(&bytes, "fuzz.csv", &CsvOptions::new("y"));
             let _ = parse_csv(&bytes, "fuzz.csv", &CsvOptions { missing: Missing::ForwardFill, ..CsvOptions::new(Column::Index(0)) });
+            let _ = parse_csv(&bytes, "fuzz.csv", &CsvOptions { categorical: true, missing: Missing::Mean, ..CsvOptions::new(Column::Index(0)) });
+            let cat = Categorical { column: "x".into(), levels: vec!["a".into(), "b".into()], reference: "a".into() };
+            let _ = encode_columns(&bytes[..], "fuzz.csv", &["x".into()], &[cat], Missing::Drop);
         }
 
         /// Mutations of a valid file: an error or a dataset, never a panic.
@@ -156,6 +159,7 @@ mod fuzz {
             good[pos] = byte;
             good.truncate(cut.min(good.len()));
             let _ = parse_csv(&good, "fuzz.csv", &CsvOptions::new("y"));
+            let _ = parse_csv(&good, "fuzz.csv", &CsvOptions { categorical: true, ..CsvOptions::new("y") });
         }
     }
 }
