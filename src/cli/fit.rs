@@ -660,10 +660,7 @@ fn reference(
                 if n < p {
                     return Ok((None, Some(format!("{n} training rows for {p} parameters"))));
                 }
-                let j = &j;
-                let cm: Vec<f64> = (0..p)
-                    .flat_map(|k| (0..n).map(move |i| j[i * p + k]))
-                    .collect();
+                let cm = column_major(&j, n, p);
                 let rhs: Vec<f64> = y.iter().zip(&f0).map(|(y, f)| y - f).collect();
                 let names = fm.parameter_names();
                 let o = ols(&cm, n, &names, &rhs, f.se.into()).map_err(Fail::numerical)?;
@@ -804,10 +801,7 @@ fn singular_start(fm: &Formula, data: &Dataset) -> String {
     if j.data().iter().any(|v| !v.is_finite()) || n < p {
         return String::new();
     }
-    let cm: Vec<f64> = (0..p)
-        .flat_map(|k| (0..n).map(move |i| (i, k)))
-        .map(|(i, k)| j.data()[i * p + k])
-        .collect();
+    let cm: Vec<f64> = column_major(j.data(), n, p);
     let s = lstsq(&cm, n, p, &vec![0.0; n]);
     if s.rank == p {
         return String::new();

@@ -596,10 +596,7 @@ impl Formula {
             return Some(Err(format!("{n} rows for {p} parameters")));
         }
         let rhs: Vec<f64> = data.y.data().iter().zip(&f0).map(|(y, f)| y - f).collect();
-        let j = &j;
-        let cm: Vec<f64> = (0..p)
-            .flat_map(|k| (0..n).map(move |i| j[i * p + k]))
-            .collect();
+        let cm = crate::qr::column_major(&j, n, p);
         let s = crate::lstsq::lstsq(&cm, n, p, &rhs);
         Some(s.coef.iter().copied().collect::<Option<Vec<f64>>>().ok_or_else(|| {
             "the parameters are not identifiable from the data (the Jacobian is rank deficient)"
@@ -737,9 +734,7 @@ impl Formula {
             for _ in 0..3 {
                 let j = self.jacobian(&data.x);
                 let jd = j.data();
-                let cm: Vec<f64> = (0..p)
-                    .flat_map(|k| (0..n).map(move |i| jd[i * p + k]))
-                    .collect();
+                let cm: Vec<f64> = crate::qr::column_major(jd, n, p);
                 let step = crate::lstsq::lstsq(&cm, n, p, &res);
                 let mut trial = self.clone();
                 let next: Vec<f64> =

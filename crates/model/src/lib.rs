@@ -47,7 +47,7 @@ pub use loss::{lasso, metrics, mse, mse_gradient, ridge, sse, Metrics};
 pub use lstsq::{lstsq, LeastSquares};
 pub use ols::{ols, CovType, Ols, OlsCoef};
 pub use optim::{Adam, Momentum, Optimizer, Sgd};
-pub use qr::{default_rank_tol, Qr};
+pub use qr::{column_major, default_rank_tol, Qr};
 pub use stats::{
     f_sf, incomplete_beta, inference, ln_gamma, student_t_quantile, student_t_sf, CoefStat,
     Inference,

@@ -10,7 +10,7 @@
 //! Also damped Gauss–Newton (Hartley 1961; R's `nls` default): the QR least-squares step,
 //! halved until the sum of squares falls.
 
-use crate::qr::Qr;
+use crate::qr::{column_major, Qr};
 
 /// Tolerances and limits, MINPACK's names.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -183,10 +183,7 @@ pub fn levenberg_marquardt(
             );
         }
         // Column-major for the QR, and the column norms.
-        let cm: Vec<f64> = (0..n)
-            .flat_map(|j| (0..m).map(move |i| (i, j)))
-            .map(|(i, j)| jac[i * n + j])
-            .collect();
+        let cm: Vec<f64> = column_major(&jac, m, n);
         let acnorm: Vec<f64> = (0..n).map(|j| enorm(&cm[j * m..(j + 1) * m])).collect();
         let qr = Qr::new(cm, m, n);
         // R of J·P, unscaled (the scaling is by powers of two, so exactly).
@@ -302,10 +299,7 @@ pub fn levenberg_marquardt(
                     for _ in 0..5 {
                         let jac = jacobian(&x);
                         jacobians += 1;
-                        let cm: Vec<f64> = (0..n)
-                            .flat_map(|j| (0..m).map(move |i| (i, j)))
-                            .map(|(i, j)| -jac[i * n + j])
-                            .collect();
+                        let cm: Vec<f64> = column_major(&jac, m, n).iter().map(|v| -v).collect();
                         let d = crate::lstsq::lstsq(&cm, m, n, &fvec);
                         let trial: Vec<f64> = x
                             .iter()
@@ -552,10 +546,7 @@ pub fn gauss_newton(
                 stop: LmStop::NotFinite,
             };
         }
-        let cm: Vec<f64> = (0..n)
-            .flat_map(|j| (0..m).map(move |i| (i, j)))
-            .map(|(i, j)| -jac[i * n + j])
-            .collect();
+        let cm: Vec<f64> = column_major(&jac, m, n).iter().map(|v| -v).collect();
         let step = crate::lstsq::lstsq(&cm, m, n, &f);
         let delta: Vec<f64> = step.coef.iter().map(|v| v.unwrap_or(0.0)).collect();
         let mut t = 1.0;

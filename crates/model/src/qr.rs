@@ -80,6 +80,18 @@ fn pow2_near(norm: f64) -> f64 {
     2f64.powi(e.clamp(-1000, 1000))
 }
 
+/// A row-major `n × p` matrix (a Jacobian as forward mode gives it) in the column-major
+/// order [`Qr::new`] and [`lstsq`](crate::lstsq) take.
+///
+/// ```
+/// assert_eq!(model::column_major(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 2), [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+/// ```
+pub fn column_major(rows: &[f64], n: usize, p: usize) -> Vec<f64> {
+    (0..p)
+        .flat_map(|k| (0..n).map(move |i| rows[i * p + k]))
+        .collect()
+}
+
 /// Columns a block of the first stage holds.
 const BLOCK: usize = 16;
 

@@ -81,9 +81,7 @@ pub fn inference(
             "the Jacobian at the estimate is not finite, so there are no standard errors".into(),
         );
     }
-    let cm: Vec<f64> = (0..p)
-        .flat_map(|k| (0..n).map(move |i| jd[i * p + k]))
-        .collect();
+    let cm: Vec<f64> = crate::qr::column_major(jd, n, p);
     let qr = crate::lstsq::lstsq(&cm, n, p, &vec![0.0; n]);
     if qr.rank < p {
         let why: Vec<String> = qr
