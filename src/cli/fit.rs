@@ -998,23 +998,22 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
             .sum::<usize>()
             == 2;
         // A bar on a terminal for runs that take more than a moment; log lines otherwise.
-        let show_bar = std::io::stderr().is_terminal()
-            && !f.data.json
-            && total.saturating_mul(n.max(1)) >= 20_000_000;
-        let bar = if show_bar {
-            let b = ProgressBar::new(total as u64);
-            b.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} iterations, {msg} [{eta} left]")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            b
-        } else {
-            ProgressBar::hidden()
-        };
+        // On a terminal, a bar that appears once the run has taken a second (a shorter
+        // run never shows it); log lines otherwise.
+        let show_bar = std::io::stderr().is_terminal() && !f.data.json;
+        let bar = ProgressBar::hidden();
+        bar.set_length(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} iterations, {msg} [{eta} left]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let mut bar_shown = false;
         let every = {
             let mut k = f.log_every;
             if show_bar {
-                let tick = (total / 200).max(1);
+                // Ticks often enough to notice the first second, rarely enough to cost
+                // nothing.
+                let tick = (total / 200).clamp(1, 10_000);
                 k = if k == 0 { tick } else { k.min(tick) };
             }
             if two_params && f.plot.is_some() {
@@ -1049,6 +1048,10 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
             va.as_ref(),
             &cfg,
             |p| {
+                if show_bar && !bar_shown && start.elapsed().as_secs_f64() >= 1.0 {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar_shown = true;
+                }
                 bar.set_position(p.iteration as u64);
                 bar.set_message(format!("loss {}", tape::fmt_g(p.loss)));
                 if two_params {
