@@ -4,6 +4,7 @@
 use indexmap::IndexMap;
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
 use std::fmt;
 use std::path::Path;
 use tape::Tensor;
@@ -872,143 +873,201 @@ fn read_table(
     // Cells waiting for the mean policy: (row, chosen column).
     let mut holes: Vec<(usize, usize)> = Vec::new();
     let mut row = vec![None; k];
-    let mut pending = !has_header;
-    if pending {
-        record = first;
-    }
-    loop {
-        if !pending {
-            if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+    // Rows are read in batches; each batch's numbers are parsed on every core first
+    // (the usual case), then the rows are taken in file order, where whatever was not a
+    // plain number (missing values, text, errors) is handled with its line.
+    const BATCH: usize = 4096;
+    let mut batch: Vec<csv::ByteRecord> = Vec::new();
+    let mut parsed: Vec<f64> = Vec::new();
+    let mut first_row = (!has_header).then_some(first);
+    let mut done = false;
+    while !done {
+        let mut count = 0;
+        if let Some(f) = first_row.take() {
+            batch.push(f);
+            count = 1;
+        }
+        while count < BATCH {
+            if batch.len() <= count {
+                batch.push(csv::ByteRecord::new());
+            }
+            if !reader
+                .read_byte_record(&mut batch[count])
+                .map_err(csv_error)?
+            {
+                done = true;
                 break;
             }
-            if blank(&record) {
-                continue;
+            if !blank(&batch[count]) {
+                count += 1;
             }
         }
-        pending = false;
-        let rec = &record;
-        let line = rec.position().map_or(0, |p| p.line());
-        if rec.len() != width {
-            return Err(DataError::Ragged {
-                path,
-                line,
-                expected: width,
-                found: rec.len(),
-            });
-        }
-        for (j, (slot, &c)) in row.iter_mut().zip(&columns).enumerate() {
-            let raw = &rec[c];
-            let text = std::str::from_utf8(raw)
-                .map_err(|_| DataError::Csv {
-                    path: path.clone(),
-                    line,
-                    message: format!("column '{}': the text is not UTF-8", shown(&names[c])),
-                })?
-                .trim();
-            if j >= keep_from {
-                // Carried through as it is, missing-looking or not.
-                if let Some(lv) = &mut levels[j] {
-                    *slot = Some(level_code(lv, text));
+        // NaN: not parsed here (the row's pass below parses it, or reports it).
+        parsed.clear();
+        parsed.resize(count * k, f64::NAN);
+        let numeric: Vec<bool> = (0..k)
+            .map(|j| j < keep_from && levels[j].is_none())
+            .collect();
+        let parse_rows = |out: &mut [f64], recs: &[csv::ByteRecord]| {
+            for (r, rec) in recs.iter().enumerate() {
+                if rec.len() != width {
+                    continue;
                 }
-                continue;
-            }
-            if is_missing(text) {
-                *slot = None;
-                continue;
-            }
-            if let Some(lv) = &mut levels[j] {
-                *slot = Some(level_code(lv, text));
-                continue;
-            }
-            let at = || (path.clone(), line, c + 1, names[c].clone(), shown(text));
-            match text.parse::<f64>() {
-                Ok(v) if v.is_finite() => *slot = Some(v),
-                Err(_) if j < text_columns => {
-                    // A text value in a feature column: the column is categorical. The
-                    // rows before it become levels too, written as Rust prints them.
-                    let mut lv = IndexMap::new();
-                    for i in 0..rows {
-                        let v = values[i * k + j];
-                        if !v.is_nan() {
-                            values[i * k + j] = level_code(&mut lv, &format!("{v}"));
-                        }
+                for j in 0..k {
+                    if !numeric[j] {
+                        continue;
                     }
-                    last[j] = last[j].map(|v| level_code(&mut lv, &format!("{v}")));
-                    *slot = Some(level_code(&mut lv, text));
-                    levels[j] = Some(lv);
-                }
-                Ok(_) => {
-                    let (path, line, column, name, text) = at();
-                    return Err(DataError::Infinite {
-                        path,
-                        line,
-                        column,
-                        name,
-                        text,
-                    });
-                }
-                Err(_) => {
-                    let (path, line, column, name, text) = at();
-                    return Err(DataError::NotANumber {
-                        path,
-                        line,
-                        column,
-                        name,
-                        text,
-                    });
-                }
-            }
-        }
-        let located = |j: usize| {
-            (
-                path.clone(),
-                line,
-                columns[j] + 1,
-                names[columns[j]].clone(),
-            )
-        };
-        if let Some(j) = row.iter().position(Option::is_none) {
-            match missing {
-                Missing::Error => {
-                    let (path, line, column, name) = located(j);
-                    return Err(DataError::MissingValue {
-                        path,
-                        line,
-                        column,
-                        name,
-                    });
-                }
-                Missing::Drop => continue,
-                Missing::ForwardFill => {
-                    for j in 0..k {
-                        if row[j].is_none() {
-                            row[j] = last[j];
-                            if row[j].is_none() {
-                                let (path, line, column, name) = located(j);
-                                return Err(DataError::NothingToFill {
-                                    path,
-                                    line,
-                                    column,
-                                    name,
-                                });
+                    if let Ok(t) = std::str::from_utf8(&rec[columns[j]]) {
+                        let t = t.trim();
+                        if !is_missing(t) {
+                            if let Ok(v) = t.parse::<f64>() {
+                                if v.is_finite() {
+                                    out[r * k + j] = v;
+                                }
                             }
                         }
                     }
                 }
-                Missing::Mean => {
-                    for j in 0..k {
-                        if row[j].is_none() {
-                            holes.push((rows, j));
+            }
+        };
+        if count * k >= 8192 && k > 0 {
+            parsed
+                .par_chunks_mut(256 * k)
+                .zip(batch[..count].par_chunks(256))
+                .for_each(|(out, recs)| parse_rows(out, recs));
+        } else if k > 0 {
+            parse_rows(&mut parsed, &batch[..count]);
+        }
+        for bi in 0..count {
+            let rec = &batch[bi];
+            let line = rec.position().map_or(0, |p| p.line());
+            if rec.len() != width {
+                return Err(DataError::Ragged {
+                    path,
+                    line,
+                    expected: width,
+                    found: rec.len(),
+                });
+            }
+            for (j, (slot, &c)) in row.iter_mut().zip(&columns).enumerate() {
+                let fast = parsed[bi * k + j];
+                if !fast.is_nan() && levels[j].is_none() {
+                    *slot = Some(fast);
+                    continue;
+                }
+                let raw = &rec[c];
+                let text = std::str::from_utf8(raw)
+                    .map_err(|_| DataError::Csv {
+                        path: path.clone(),
+                        line,
+                        message: format!("column '{}': the text is not UTF-8", shown(&names[c])),
+                    })?
+                    .trim();
+                if j >= keep_from {
+                    // Carried through as it is, missing-looking or not.
+                    if let Some(lv) = &mut levels[j] {
+                        *slot = Some(level_code(lv, text));
+                    }
+                    continue;
+                }
+                if is_missing(text) {
+                    *slot = None;
+                    continue;
+                }
+                if let Some(lv) = &mut levels[j] {
+                    *slot = Some(level_code(lv, text));
+                    continue;
+                }
+                let at = || (path.clone(), line, c + 1, names[c].clone(), shown(text));
+                match text.parse::<f64>() {
+                    Ok(v) if v.is_finite() => *slot = Some(v),
+                    Err(_) if j < text_columns => {
+                        // A text value in a feature column: the column is categorical. The
+                        // rows before it become levels too, written as Rust prints them.
+                        let mut lv = IndexMap::new();
+                        for i in 0..rows {
+                            let v = values[i * k + j];
+                            if !v.is_nan() {
+                                values[i * k + j] = level_code(&mut lv, &format!("{v}"));
+                            }
+                        }
+                        last[j] = last[j].map(|v| level_code(&mut lv, &format!("{v}")));
+                        *slot = Some(level_code(&mut lv, text));
+                        levels[j] = Some(lv);
+                    }
+                    Ok(_) => {
+                        let (path, line, column, name, text) = at();
+                        return Err(DataError::Infinite {
+                            path,
+                            line,
+                            column,
+                            name,
+                            text,
+                        });
+                    }
+                    Err(_) => {
+                        let (path, line, column, name, text) = at();
+                        return Err(DataError::NotANumber {
+                            path,
+                            line,
+                            column,
+                            name,
+                            text,
+                        });
+                    }
+                }
+            }
+            let located = |j: usize| {
+                (
+                    path.clone(),
+                    line,
+                    columns[j] + 1,
+                    names[columns[j]].clone(),
+                )
+            };
+            if let Some(j) = row.iter().position(Option::is_none) {
+                match missing {
+                    Missing::Error => {
+                        let (path, line, column, name) = located(j);
+                        return Err(DataError::MissingValue {
+                            path,
+                            line,
+                            column,
+                            name,
+                        });
+                    }
+                    Missing::Drop => continue,
+                    Missing::ForwardFill => {
+                        for j in 0..k {
+                            if row[j].is_none() {
+                                row[j] = last[j];
+                                if row[j].is_none() {
+                                    let (path, line, column, name) = located(j);
+                                    return Err(DataError::NothingToFill {
+                                        path,
+                                        line,
+                                        column,
+                                        name,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    Missing::Mean => {
+                        for j in 0..k {
+                            if row[j].is_none() {
+                                holes.push((rows, j));
+                            }
                         }
                     }
                 }
             }
+            for j in 0..k {
+                last[j] = row[j].or(last[j]);
+                values.push(row[j].unwrap_or(f64::NAN));
+            }
+            rows += 1;
         }
-        for j in 0..k {
-            last[j] = row[j].or(last[j]);
-            values.push(row[j].unwrap_or(f64::NAN));
-        }
-        rows += 1;
     }
     if rows == 0 {
         return Err(if has_header && missing != Missing::Drop {
