@@ -575,6 +575,17 @@ fn numerical_failures_exit_4_with_where_they_came_from() {
             "the loss became infinite",
         ),
     ];
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("overflow");
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.csv");
+    std::fs::write(&big, "x,y\n1e200,1\n2e200,3\n3e200,4\n4e200,9\n").unwrap();
+    let big = big.to_string_lossy().to_string();
+    let (code, _, err) = descent(&["fit", &big, "--target", "y"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("column 'x' reaches 4e200: its squares overflow double precision"),
+        "{err}"
+    );
     for (args, want) in cases {
         let (code, out, err) = descent(args);
         assert_eq!(code, 4, "{args:?}: exit {code}, stderr {err}");

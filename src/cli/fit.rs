@@ -828,7 +828,37 @@ fn close_enough(got: f64, want: f64, column_rms: f64, target_rms: f64) -> bool {
     gap <= 1e-4 * want.abs() || gap * column_rms <= 1e-6 * target_rms
 }
 
+/// Refuses data whose squares overflow double precision (sums of squares, the loss and
+/// the Gram matrix would be infinite), naming the column.
+fn check_magnitudes(raw: &Dataset) -> Result<(), Fail> {
+    let limit = 1e150; // (1e150)² = 1e300: sums of squares of many rows still fit
+    let d = raw.dim();
+    let x = raw.x.data();
+    for j in 0..d {
+        let big = (0..raw.len())
+            .map(|i| x[i * d + j].abs())
+            .fold(0.0, f64::max);
+        if big > limit {
+            return Err(Fail::numerical(format!(
+                "column '{}' reaches {}: its squares overflow double precision, so the loss and the report cannot be computed; rescale it",
+                raw.features[j],
+                tape::fmt_g(big)
+            )));
+        }
+    }
+    let big = raw.y.data().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if big > limit {
+        return Err(Fail::numerical(format!(
+            "the target '{}' reaches {}: its squares overflow double precision, so the loss and the report cannot be computed; rescale it",
+            raw.target,
+            tape::fmt_g(big)
+        )));
+    }
+    Ok(())
+}
+
 fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> {
+    check_magnitudes(&raw)?;
     let parts = if f.shuffle {
         split_shuffled(&raw, &f.split, f.seed as u64)
     } else {
