@@ -1058,8 +1058,8 @@ fn a_save_killed_at_any_moment_leaves_the_old_file_or_the_new_one_whole() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Kill after 0-6 ms, spread over the run (splitmix-style spread of i).
-        let delay = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 6000;
+        // Kill after 0-20 ms, spread over the run (a golden-ratio spread of i).
+        let delay = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 20_000;
         std::thread::sleep(std::time::Duration::from_micros(delay));
         let _ = child.kill();
         let _ = child.wait();
