@@ -186,10 +186,10 @@ pub fn objective<'t, M: Model + ?Sized>(
     }
     for name in model.penalized() {
         if l2 > 0.0 {
-            loss = loss + ridge(p[&name], l2);
+            loss += ridge(p[&name], l2);
         }
         if l1 > 0.0 {
-            loss = loss + lasso(p[&name], l1);
+            loss += lasso(p[&name], l1);
         }
     }
     loss

@@ -79,7 +79,7 @@ impl Tape {
         let g = self.grad(y, wrt, true);
         let mut gv = self.constant(0.0);
         for (g, v) in g.iter().zip(v) {
-            gv = gv + g.mul(&self.constant(v.clone())).sum();
+            gv += g.mul(&self.constant(v.clone())).sum();
         }
         self.grad(gv, wrt, false)
             .iter()

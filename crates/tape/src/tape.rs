@@ -2231,7 +2231,7 @@ impl<'t> Var<'t> {
 /// `Var ⊕ Var`, `Var ⊕ f64` and `f64 ⊕ Var` for the four arithmetic operators; an `f64`
 /// becomes a constant node, as in micrograd.
 macro_rules! var_operator {
-    ($trait:ident, $method:ident) => {
+    ($trait:ident, $method:ident, $assign:ident, $assign_method:ident) => {
         impl<'t> std::ops::$trait for Var<'t> {
             type Output = Var<'t>;
             #[track_caller]
@@ -2256,12 +2256,40 @@ macro_rules! var_operator {
                 Algebra::$method(&o.tape.constant(self), &o)
             }
         }
+        // Integer literals (`2 * x`), as the f64 they stand for.
+        impl<'t> std::ops::$trait<i32> for Var<'t> {
+            type Output = Var<'t>;
+            #[track_caller]
+            #[inline]
+            fn $method(self, o: i32) -> Var<'t> {
+                Algebra::$method(&self, &self.tape.constant(f64::from(o)))
+            }
+        }
+        impl<'t> std::ops::$trait<Var<'t>> for i32 {
+            type Output = Var<'t>;
+            #[track_caller]
+            #[inline]
+            fn $method(self, o: Var<'t>) -> Var<'t> {
+                Algebra::$method(&o.tape.constant(f64::from(self)), &o)
+            }
+        }
+        // `x op= y` records `x op y` and makes `x` that new node, as `x = x op y`.
+        impl<'t, R> std::ops::$assign<R> for Var<'t>
+        where
+            Var<'t>: std::ops::$trait<R, Output = Var<'t>>,
+        {
+            #[track_caller]
+            #[inline]
+            fn $assign_method(&mut self, o: R) {
+                *self = std::ops::$trait::$method(*self, o);
+            }
+        }
     };
 }
-var_operator!(Add, add);
-var_operator!(Sub, sub);
-var_operator!(Mul, mul);
-var_operator!(Div, div);
+var_operator!(Add, add, AddAssign, add_assign);
+var_operator!(Sub, sub, SubAssign, sub_assign);
+var_operator!(Mul, mul, MulAssign, mul_assign);
+var_operator!(Div, div, DivAssign, div_assign);
 
 impl<'t> std::ops::Neg for Var<'t> {
     type Output = Var<'t>;
@@ -2273,6 +2301,23 @@ impl<'t> std::ops::Neg for Var<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compound_assignment_and_integer_scalars_record_the_op() {
+        // loss = 2·x² + x/4 − 1 built with +=, -=, *=, /= and integer literals:
+        // d/dx = 4x + 1/4 = 12.25 at x = 3 (by hand).
+        let tape = Tape::new();
+        let x = tape.param(3.0);
+        let mut loss = 2 * x;
+        loss *= x;
+        let mut q = x;
+        q /= 4;
+        loss += q;
+        loss -= 1;
+        assert_eq!(loss.item(), 2.0 * 9.0 + 0.75 - 1.0);
+        assert_eq!(loss.backward().get(x).item(), 12.25);
+        assert_eq!((1 - x).item(), -2.0);
+    }
 
     #[test]
     fn a_saturated_epoch_trusts_no_handle() {

@@ -24,7 +24,7 @@ fn dosage_partials_by_scalar_ops() {
     let (m, b) = (tape.param(0.9), tape.param(0.1));
     let mut cost = tape.constant(0.0);
     for (x, y) in XS.iter().zip(YS) {
-        cost = cost + (m * *x + b - y).square();
+        cost += (m * *x + b - y).square();
     }
     let cost = cost / 8.0;
     let grads = cost.backward();
