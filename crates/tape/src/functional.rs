@@ -118,6 +118,43 @@ pub fn hessian(f: impl for<'t> Fn(Var<'t>) -> Var<'t>, x: &Tensor) -> Tensor {
     Tensor::new(rows, &[n, n])
 }
 
+/// The Jacobian of a vector function of one vector, `J[i][j] = ∂f_i/∂x_j`, as an `m×n`
+/// tensor: one reverse pass per output (as `torch.autograd.functional.jacobian`).
+///
+/// ```
+/// use tape::{jacobian, Algebra, Tensor};
+/// // f(x) = x²: J = diag(2x)
+/// let j = jacobian(|v| v.square(), &Tensor::from([1.0, 3.0]));
+/// assert_eq!(j.to_vec(), vec![2.0, 0.0, 0.0, 6.0]);
+/// ```
+#[track_caller]
+pub fn jacobian(f: impl for<'t> Fn(Var<'t>) -> Var<'t>, x: &Tensor) -> Tensor {
+    assert_eq!(
+        x.rank(),
+        1,
+        "jacobian: expects a vector, got shape {:?}",
+        x.shape()
+    );
+    let n = x.numel();
+    let tape = Tape::new();
+    let xv = tape.param(x.clone());
+    let y = f(xv);
+    assert!(
+        y.shape().len() <= 1,
+        "jacobian: expects a vector output, got shape {:?}",
+        y.shape()
+    );
+    let m = y.numel();
+    let mut rows = Vec::with_capacity(m * n);
+    for i in 0..m {
+        let mut e = vec![0.0; m];
+        e[i] = 1.0;
+        let yi = y.mul(&tape.constant(Tensor::new(e, &y.shape()))).sum();
+        rows.extend(tape.grad(yi, &[xv], false)[0].value().data());
+    }
+    Tensor::new(rows, &[m, n])
+}
+
 /// Tolerances of [`gradcheck`], with `torch.autograd.gradcheck`'s defaults.
 #[derive(Clone, Copy, Debug)]
 pub struct Tolerance {

@@ -32,7 +32,9 @@ mod tensor;
 
 pub use algebra::Algebra;
 pub use dual::Dual;
-pub use functional::{gradcheck, hessian, hvp, jvp, GradcheckReport, InputCheck, Tolerance};
+pub use functional::{
+    gradcheck, hessian, hvp, jacobian, jvp, GradcheckReport, InputCheck, Tolerance,
+};
 pub use tape::{linear_mse, Gradients, Inputs, Leaf, Op, Tape, Var, NODE_BYTES};
 pub use tensor::{broadcast_shape, fmt_g, numel, Shape, Tensor};
 

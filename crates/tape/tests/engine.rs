@@ -511,3 +511,38 @@ fn large_elementwise_ops_match_a_plain_loop() {
         want(&|i| 1.5 - b[i])
     );
 }
+
+#[test]
+fn jacobian_matches_the_hand_derivation() {
+    // f(x) = [x0·x1, sin(x0) + x1³, exp(x0 − x1)]: a 3 × 2 Jacobian, by hand below.
+    let x = Tensor::from([0.7, -1.3]);
+    let j = tape::jacobian(
+        |v| {
+            let t = v.tape();
+            let e0 = (v * t.constant(Tensor::from([1.0, 0.0]))).sum();
+            let e1 = (v * t.constant(Tensor::from([0.0, 1.0]))).sum();
+            let rows = [e0 * e1, e0.sin() + e1.powi(3), (e0 - e1).exp()];
+            let mut out = t.constant(Tensor::from([0.0, 0.0, 0.0]));
+            for (i, r) in rows.iter().enumerate() {
+                let mut unit = [0.0; 3];
+                unit[i] = 1.0;
+                out += *r * t.constant(Tensor::from(unit));
+            }
+            out
+        },
+        &x,
+    );
+    let (x0, x1) = (0.7f64, -1.3f64);
+    let want = [
+        x1,
+        x0,
+        x0.cos(),
+        3.0 * x1 * x1,
+        (x0 - x1).exp(),
+        -(x0 - x1).exp(),
+    ];
+    assert_eq!(j.shape(), &[3, 2]);
+    for (got, want) in j.data().iter().zip(want) {
+        assert!((got - want).abs() < 1e-12, "{got} vs {want} (by hand)");
+    }
+}
