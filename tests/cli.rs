@@ -1382,3 +1382,22 @@ mod model_files {
         }
     }
 }
+
+#[test]
+fn degenerate_data_say_so_and_never_print_nan() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("degenerate");
+    std::fs::create_dir_all(&dir).unwrap();
+    let one = dir.join("one.csv");
+    std::fs::write(&one, "x,y\n1,2\n").unwrap();
+    let one = one.to_string_lossy().to_string();
+    let (code, _, err) = descent(&["fit", &one, "--model", "y = a*x + b"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("1 training rows for 2 parameters"), "{err}");
+    let constant = dir.join("constant.csv");
+    std::fs::write(&constant, "x,y\n1,5\n2,5\n3,5\n").unwrap();
+    for path in [one, constant.to_string_lossy().to_string()] {
+        let (code, out, err) = descent(&["fit", &path, "--target", "y"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!out.contains("NaN") && !out.contains("inf"), "{out}");
+    }
+}

@@ -907,6 +907,13 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
             unreachable!("check_options refuses lm for the linear model")
         };
         let start_values = fm.clone();
+        let p = fm.parameter_names().len();
+        if tr.len() < p {
+            return Err(Fail::input(format!(
+                "{} training rows for {p} parameters: a least-squares fit needs at least as many rows as parameters",
+                tr.len()
+            )));
+        }
         let opts = LmOptions {
             ftol: tol,
             xtol: tol,
@@ -1315,7 +1322,11 @@ fn print_report(r: &Report) {
             tape::fmt_g(m.mse),
             tape::fmt_g(m.rmse),
             tape::fmt_g(m.mae),
-            tape::fmt_g(m.r2)
+            if m.r2.is_finite() {
+                tape::fmt_g(m.r2)
+            } else {
+                "undefined (the target does not vary)".to_string()
+            }
         );
     }
     out!("(metrics {})", r.metrics_at);
