@@ -1400,4 +1400,15 @@ fn degenerate_data_say_so_and_never_print_nan() {
         assert_eq!(code, 0, "{err}");
         assert!(!out.contains("NaN") && !out.contains("inf"), "{out}");
     }
+    // Collinear features: sweep judges against the least-squares fit all the same.
+    let (code, out, err) = descent(&[
+        "sweep",
+        "tests/data/bad/collinear.csv",
+        "--target",
+        "y",
+        "--lrs",
+        "0.001",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("lr 0.001"), "{out}");
 }

@@ -34,10 +34,26 @@ pub(super) fn sweep(s: &Sweep) -> Result<(), String> {
     let start = Linear::new(data.dim(), 1, Init::Zeros);
     let curv = curvature(&start, &data, 0.0)
         .map_err(|e| format!("cannot measure the loss's curvature: {e}"))?;
-    let (cw, cb) =
-        least_squares(&data, 0.0, Solver::Qr).map_err(|e| format!("closed form: {e}"))?;
+    // The least-squares optimum's MSE: the floor each run is judged against (a column
+    // that combines others counts as 0, which leaves the fitted values unchanged).
+    let (n, dim) = (data.len(), data.dim());
+    if n < dim + 1 {
+        return Err(format!(
+            "{n} rows for {} coefficients: least squares needs at least as many rows",
+            dim + 1
+        ));
+    }
+    let design: Vec<f64> = column_major(data.x.data(), n, dim)
+        .into_iter()
+        .chain(std::iter::repeat_n(1.0, n))
+        .collect();
+    let coef: Vec<f64> = lstsq(&design, n, dim + 1, data.y.data())
+        .coef
+        .iter()
+        .map(|c| c.unwrap_or(0.0))
+        .collect();
     let best = metrics(
-        &Linear::from_coefficients(&cw, cb).predict(&data.x),
+        &Linear::from_coefficients(&coef[..dim], coef[dim]).predict(&data.x),
         &data.y,
     )
     .mse;
