@@ -355,6 +355,17 @@ fn bad_input_is_one_line_and_exit_2() {
             "leaves a part empty",
         ),
         (&["fit", "tests/data/small.csv"], "--target"),
+        (
+            &[
+                "check",
+                "tests/data/small.csv",
+                "--model",
+                "score = a*hours",
+                "--delimiter",
+                "",
+            ],
+            "--delimiter: give comma, semicolon, tab, pipe or one ASCII character",
+        ),
         (&["frobnicate"], "unrecognized subcommand"),
         (
             &[

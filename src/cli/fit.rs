@@ -180,7 +180,7 @@ impl Fitted {
 }
 
 fn check_options(f: &Fit) -> Result<(), String> {
-    super::check_delimiter(&f.data)?;
+    f.data.delimiter()?;
     if f.split.iter().any(|x| x.is_nan() || *x <= 0.0) || f.split.len() > 3 {
         return Err("--split: give one to three positive fractions, such as 0.7,0.15,0.15".into());
     }
@@ -247,7 +247,7 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
         target: Column::Index(0),
         features: None,
         missing: data.missing.into(),
-        delimiter: data.delimiter(),
+        delimiter: data.delimiter()?,
         categorical: false,
         reference: vec![],
     };
@@ -407,6 +407,13 @@ pub(super) struct Reference {
     pub ols: Option<Ols>,
 }
 
+impl Reference {
+    /// The coefficients, a dropped column's as 0: what predictions use, as R's `predict`.
+    fn filled(&self) -> Vec<f64> {
+        self.coef.iter().map(|c| c.unwrap_or(0.0)).collect()
+    }
+}
+
 /// Everything a fit produced, for the report, the JSON, the pictures and the saved model.
 pub(super) struct Report {
     pub fitted: Fitted,
@@ -418,8 +425,6 @@ pub(super) struct Report {
     pub reference: Option<Reference>,
     /// Why there is no exact solution, or what it leaves out.
     pub reference_note: Option<String>,
-    /// The reference's coefficients when it has every one (for pictures).
-    pub closed: Option<Vec<f64>>,
     /// Standard errors at descent's estimate, for a nonlinear formula that converged.
     pub inference: Option<Result<Inference, String>>,
     /// Per split, at the reference when there is one, else at descent's estimate.
@@ -449,13 +454,18 @@ pub(super) struct Report {
 }
 
 impl Report {
+    /// The exact solution's coefficients (see [`Reference::filled`]), when there is one.
+    fn closed(&self) -> Option<Vec<f64>> {
+        self.reference.as_ref().map(Reference::filled)
+    }
+
     /// The training MSE at the exact solution: the floor descent approaches (`None` for
     /// penalised fits, whose objective is not the MSE alone).
     pub(super) fn closed_mse(&self) -> Option<f64> {
-        let c = self.closed.as_ref().filter(|_| !self.penalised)?;
+        let c = self.closed().filter(|_| !self.penalised)?;
         Some(
             metrics(
-                &predict_with(&self.fitted, c, &self.train_raw.x)?,
+                &predict_with(&self.fitted, &c, &self.train_raw.x)?,
                 &self.train_raw.y,
             )
             .mse,
@@ -488,7 +498,7 @@ impl Report {
 
     /// The coefficients the report is about: the reference's when it has every one.
     fn reported(&self) -> Vec<(String, f64)> {
-        match &self.closed {
+        match &self.closed() {
             Some(c) => self
                 .coefficients
                 .iter()
@@ -560,25 +570,14 @@ fn reference(
     tr: &Dataset,
     scaler: &Option<Standardizer>,
 ) -> Result<(Option<Reference>, Option<String>), Fail> {
-    let (n, d) = (raw.len(), raw.dim());
+    let n = raw.len();
     let y = raw.y.data();
     match fitted {
         Fitted::Linear { lin, .. } if f.l1 == 0.0 && f.l2 == 0.0 => {
             let intercept = lin.has_intercept();
-            // Column-major for the QR: transposed in blocks of rows, so that reads and
-            // writes both stay in cache.
-            let xr = raw.x.data();
-            let mut x = vec![0.0; n * d];
-            for i0 in (0..n).step_by(64) {
-                for j in 0..d {
-                    for i in i0..(i0 + 64).min(n) {
-                        x[j * n + i] = xr[i * d + j];
-                    }
-                }
-            }
+            let (x, _, _) = design_columns(raw, 0.0, intercept);
             let mut names: Vec<&str> = raw.features.iter().map(String::as_str).collect();
             if intercept {
-                x.extend(std::iter::repeat_n(1.0, n));
                 names.push("(intercept)");
             }
             if n < names.len() {
@@ -604,23 +603,11 @@ fn reference(
         Fitted::Linear { lin, .. } => {
             let intercept = lin.has_intercept();
             let (w, b, method) = if f.l1 == 0.0 {
-                // Ridge: least squares on [A; √(n·l2)·I] (the intercept's row left out).
-                let (m, p) = (tr.len(), tr.dim() + usize::from(intercept));
-                let rows = m + tr.dim();
-                let mut a = vec![0.0; rows * p];
-                let mut rhs = tr.y.data().to_vec();
-                rhs.extend(std::iter::repeat_n(0.0, tr.dim()));
-                let root = (m as f64 * f.l2).sqrt();
-                for j in 0..p {
-                    for i in 0..m {
-                        a[j * rows + i] = if j < tr.dim() { tr.row(i)[j] } else { 1.0 };
-                    }
-                    if j < tr.dim() {
-                        a[j * rows + m + j] = root;
-                    }
-                }
-                let s = lstsq(&a, rows, p, &rhs);
-                let c: Vec<f64> = s.coef.iter().map(|v| v.unwrap_or(0.0)).collect();
+                let c: Vec<f64> = ridge_lstsq(tr, f.l2, intercept)
+                    .coef
+                    .iter()
+                    .map(|v| v.unwrap_or(0.0))
+                    .collect();
                 let b = if intercept { c[tr.dim()] } else { 0.0 };
                 (c[..tr.dim()].to_vec(), b, "exact ridge minimiser (QR)")
             } else if intercept {
@@ -1163,10 +1150,7 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
             tape::fmt_g(lr)
         )));
     }
-    // A dropped column's coefficient counts as 0 in predictions, as R's `predict` does.
-    let closed: Option<Vec<f64>> = reference
-        .as_ref()
-        .map(|r| r.coef.iter().map(|c| c.unwrap_or(0.0)).collect());
+    let closed = reference.as_ref().map(Reference::filled);
     let rank_deficient = reference
         .as_ref()
         .is_some_and(|r| r.coef.iter().any(Option::is_none));
@@ -1265,7 +1249,6 @@ fn run(f: &Fit, formula: Option<Formula>, raw: Dataset) -> Result<Report, Fail> 
         coefficients,
         reference,
         reference_note,
-        closed,
         inference,
         metrics,
         metrics_at: if at_reference {
@@ -1584,7 +1567,8 @@ fn print_descent_table(r: &Report) {
             "{name:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12}",
             tape::fmt_g(*v),
             g(s.map(|s| s.std_error)),
-            s.map_or("-".into(), |s| format!("{:.3}", s.t)),
+            s.filter(|s| s.t.is_finite())
+                .map_or("-".into(), |s| format!("{:.3}", s.t)),
             s.map_or("-".into(), |s| p_value(s.p_value)),
             g(s.map(|s| s.ci95.0)),
             g(s.map(|s| s.ci95.1)),

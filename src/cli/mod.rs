@@ -88,26 +88,25 @@ struct Data {
 }
 
 impl Data {
-    /// `--delimiter` as a byte (checked by `check_delimiter`).
-    fn delimiter(&self) -> Option<u8> {
-        self.delimiter.as_deref().map(|d| match d {
-            "comma" => b',',
-            "semicolon" => b';',
-            "tab" | "\\t" => b'\t',
-            "pipe" => b'|',
-            other => other.as_bytes()[0],
+    /// `--delimiter` as a byte: a named one, or one ASCII character other than a quote or
+    /// a line end; `None` to detect it.
+    fn delimiter(&self) -> Result<Option<u8>, String> {
+        Ok(match self.delimiter.as_deref() {
+            None => None,
+            Some("comma") => Some(b','),
+            Some("semicolon") => Some(b';'),
+            Some("tab" | "\\t") => Some(b'\t'),
+            Some("pipe") => Some(b'|'),
+            Some(o) if o.len() == 1 && o.is_ascii() && o != "\"" && o != "\n" => {
+                Some(o.as_bytes()[0])
+            }
+            Some(o) => {
+                return Err(format!(
+                "--delimiter: give comma, semicolon, tab, pipe or one ASCII character, got '{}'",
+                short(o)
+            ))
+            }
         })
-    }
-}
-
-/// Refuses a `--delimiter` that is not one ASCII character or a named one.
-fn check_delimiter(d: &Data) -> Result<(), String> {
-    match d.delimiter.as_deref() {
-        None | Some("comma" | "semicolon" | "tab" | "\\t" | "pipe") => Ok(()),
-        Some(o) if o.len() == 1 && o.is_ascii() && o != "\"" && o != "\n" => Ok(()),
-        Some(o) => Err(format!(
-            "--delimiter: give comma, semicolon, tab, pipe or one ASCII character, got '{o}'"
-        )),
     }
 }
 
@@ -293,7 +292,6 @@ fn load(d: &Data) -> Result<Dataset, String> {
     let Some(target) = &d.target else {
         return Err("give the column to predict with --target COLUMN".into());
     };
-    check_delimiter(d)?;
     let opts = CsvOptions {
         header: None,
         target: target.as_str().into(),
@@ -302,7 +300,7 @@ fn load(d: &Data) -> Result<Dataset, String> {
             .as_ref()
             .map(|f| f.iter().map(|s| s.as_str().into()).collect()),
         missing: d.missing.into(),
-        delimiter: d.delimiter(),
+        delimiter: d.delimiter()?,
         categorical: true,
         reference: d
             .reference

@@ -43,11 +43,7 @@ pub(super) fn sweep(s: &Sweep) -> Result<(), String> {
             dim + 1
         ));
     }
-    let design: Vec<f64> = column_major(data.x.data(), n, dim)
-        .into_iter()
-        .chain(std::iter::repeat_n(1.0, n))
-        .collect();
-    let coef: Vec<f64> = lstsq(&design, n, dim + 1, data.y.data())
+    let coef: Vec<f64> = ridge_lstsq(&data, 0.0, true)
         .coef
         .iter()
         .map(|c| c.unwrap_or(0.0))

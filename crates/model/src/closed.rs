@@ -30,11 +30,11 @@ fn design(data: &Dataset) -> Vec<Vec<f64>> {
 /// assert!((w[0] - 2.0).abs() < 1e-12 && (b - 1.0).abs() < 1e-12);
 /// ```
 pub fn least_squares(data: &Dataset, l2: f64, solver: Solver) -> Result<(Vec<f64>, f64), String> {
-    let a = design(data);
-    let y = data.y.data();
-    let (n, p) = (a.len(), data.dim() + 1);
+    let (n, p) = (data.len(), data.dim() + 1);
     let theta = match solver {
         Solver::Cholesky => {
+            let a = design(data);
+            let y = data.y.data();
             let mut ata = gram(&a);
             for j in 0..p - 1 {
                 ata[j][j] += n as f64 * l2;
@@ -47,28 +47,61 @@ pub fn least_squares(data: &Dataset, l2: f64, solver: Solver) -> Result<(Vec<f64
             )?;
             cholesky_solve(&l, &aty)
         }
-        Solver::Qr => {
-            let mut rows = a;
-            let mut rhs = y.to_vec();
-            if l2 > 0.0 {
-                for j in 0..p - 1 {
-                    let mut r = vec![0.0; p];
-                    r[j] = (n as f64 * l2).sqrt();
-                    rows.push(r);
-                    rhs.push(0.0);
-                }
-            }
-            let (m, p) = (rows.len(), p);
-            let cm: Vec<f64> = (0..p)
-                .flat_map(|j| rows.iter().map(move |r| r[j]))
-                .collect();
-            let s = crate::lstsq::lstsq(&cm, m, p, &rhs);
-            s.coef.iter().copied().collect::<Option<Vec<f64>>>().ok_or(
+        Solver::Qr => ridge_lstsq(data, l2, true)
+            .coef
+            .into_iter()
+            .collect::<Option<Vec<f64>>>()
+            .ok_or(
                 "the design matrix is rank deficient: features are collinear (try a ridge penalty)",
-            )?
-        }
+            )?,
     };
     Ok((theta[..p - 1].to_vec(), theta[p - 1]))
+}
+
+/// The design `[X 1]` (or `X` alone without an intercept) column-major, as
+/// [`lstsq`](crate::lstsq) takes it, with `√(n·l2)` on the weights' diagonal in `p − 1`
+/// (or `p`) rows below it when `l2 > 0`, so that least squares on it minimises
+/// `mean((Xw + b − y)²) + l2·Σw²`; its rows and columns. The transpose goes in blocks of
+/// rows, so that reads and writes both stay in cache.
+///
+/// ```
+/// let d = model::Dataset::from_rows(&[vec![2.0], vec![3.0]], &[0.0, 0.0]);
+/// assert_eq!(model::design_columns(&d, 0.0, true), (vec![2.0, 3.0, 1.0, 1.0], 2, 2));
+/// // Ridge with l2 = 2 over n = 2 rows adds √4 = 2 under the weight.
+/// assert_eq!(model::design_columns(&d, 2.0, false), (vec![2.0, 3.0, 2.0], 3, 1));
+/// ```
+pub fn design_columns(data: &Dataset, l2: f64, intercept: bool) -> (Vec<f64>, usize, usize) {
+    let (n, d) = (data.len(), data.dim());
+    let p = d + usize::from(intercept);
+    let rows = if l2 > 0.0 { n + d } else { n };
+    let x = data.x.data();
+    let mut a = vec![0.0; rows * p];
+    for i0 in (0..n).step_by(64) {
+        for j in 0..d {
+            for i in i0..(i0 + 64).min(n) {
+                a[j * rows + i] = x[i * d + j];
+            }
+        }
+    }
+    if intercept {
+        a[d * rows..d * rows + n].fill(1.0);
+    }
+    if l2 > 0.0 {
+        let root = (n as f64 * l2).sqrt();
+        for j in 0..d {
+            a[j * rows + n + j] = root;
+        }
+    }
+    (a, rows, p)
+}
+
+/// Least squares on [`design_columns`] against `y` (padded with zeros under ridge): the
+/// whole solution, a column that combines others marked `None`.
+pub fn ridge_lstsq(data: &Dataset, l2: f64, intercept: bool) -> crate::lstsq::LeastSquares {
+    let (a, rows, p) = design_columns(data, l2, intercept);
+    let mut rhs = data.y.data().to_vec();
+    rhs.resize(rows, 0.0);
+    crate::lstsq::lstsq(&a, rows, p, &rhs)
 }
 
 /// `AᵀA`.

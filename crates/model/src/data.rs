@@ -550,19 +550,8 @@ pub fn encode_keeping(
     let mut blocks: Vec<(Option<&Categorical>, Vec<String>)> = Vec::new();
     for (j, c) in columns.iter().enumerate() {
         let cat = categories.iter().find(|g| g.column == *c);
-        let seen: Vec<String> = match (&table.levels[j], cat) {
-            (Some(seen), _) => seen.clone(),
-            // Numbers in a column the model saw as text: their text is the level.
-            (None, Some(_)) => {
-                let mut lv = IndexMap::new();
-                let codes: Vec<f64> = (0..n).map(|i| table.values[i * k + j]).collect();
-                for v in codes {
-                    level_code(&mut lv, &format!("{v}"));
-                }
-                lv.into_keys().collect()
-            }
-            (None, None) => vec![],
-        };
+        // The levels as read; a text column of numbers is matched by their text below.
+        let seen: Vec<String> = table.levels[j].clone().unwrap_or_default();
         if cat.is_none() && table.levels[j].is_some() {
             return Err(DataError::Rejected {
                 message: format!(

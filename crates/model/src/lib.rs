@@ -32,7 +32,10 @@ mod stats;
 mod train;
 mod xprec;
 
-pub use closed::{cholesky, cholesky_solve, design_gram, gram, least_squares, qr_solve, Solver};
+pub use closed::{
+    cholesky, cholesky_solve, design_columns, design_gram, gram, least_squares, qr_solve,
+    ridge_lstsq, Solver,
+};
 pub use data::{
     csv_columns, encode_columns, encode_keeping, load_csv, parse_columns, parse_csv,
     parse_csv_from, parse_csv_with, split_chronological, split_shuffled, synthetic, Categorical,

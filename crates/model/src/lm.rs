@@ -523,28 +523,36 @@ pub fn gauss_newton(
     let m = f.len();
     let (mut evaluations, mut jacobians, mut iterations) = (1, 0, 0);
     let mut fnorm = enorm(&f);
+    let done = |x, fnorm, evaluations, jacobians, iterations, stop| LmResult {
+        x,
+        fnorm,
+        evaluations,
+        jacobians,
+        iterations,
+        stop,
+    };
     if !fnorm.is_finite() || m < n {
-        return LmResult {
+        return done(
             x,
             fnorm,
             evaluations,
             jacobians,
             iterations,
-            stop: LmStop::NotFinite,
-        };
+            LmStop::NotFinite,
+        );
     }
     loop {
         let jac = jacobian(&x);
         jacobians += 1;
         if jac.iter().any(|v| !v.is_finite()) {
-            return LmResult {
+            return done(
                 x,
                 fnorm,
                 evaluations,
                 jacobians,
                 iterations,
-                stop: LmStop::NotFinite,
-            };
+                LmStop::NotFinite,
+            );
         }
         let cm: Vec<f64> = column_major(&jac, m, n).iter().map(|v| -v).collect();
         let step = crate::lstsq::lstsq(&cm, m, n, &f);
@@ -574,14 +582,7 @@ pub fn gauss_newton(
                     _ => None,
                 };
                 if let Some(stop) = stop {
-                    return LmResult {
-                        x,
-                        fnorm,
-                        evaluations,
-                        jacobians,
-                        iterations,
-                        stop,
-                    };
+                    return done(x, fnorm, evaluations, jacobians, iterations, stop);
                 }
                 break;
             }
@@ -589,24 +590,24 @@ pub fn gauss_newton(
         }
         if !moved {
             // No step of any length lowers the sum of squares: the minimum to precision.
-            return LmResult {
+            return done(
                 x,
                 fnorm,
                 evaluations,
                 jacobians,
                 iterations,
-                stop: LmStop::MachinePrecision,
-            };
+                LmStop::MachinePrecision,
+            );
         }
         if evaluations >= opts.max_evaluations {
-            return LmResult {
+            return done(
                 x,
                 fnorm,
                 evaluations,
                 jacobians,
                 iterations,
-                stop: LmStop::MaxEvaluations,
-            };
+                LmStop::MaxEvaluations,
+            );
         }
     }
 }

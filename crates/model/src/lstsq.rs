@@ -209,16 +209,6 @@ impl LeastSquares {
         cov
     }
 
-    /// The leverages `hᵢ` (the diagonal of the hat matrix).
-    pub fn leverages(&self) -> Vec<f64> {
-        let (n, _) = self.qr.shape();
-        let k = self.rank;
-        let q = self.qr.thin_q(k);
-        (0..n)
-            .map(|i| (0..k).map(|j| q[j * n + i] * q[j * n + i]).sum())
-            .collect()
-    }
-
     /// `AᵀA` in the original units, from `R` (so O(p³), not O(n·p²)): the Gram matrix
     /// whose eigenvalues give the design's condition number and gradient descent's step.
     pub fn gram(&self) -> Vec<Vec<f64>> {

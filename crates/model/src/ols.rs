@@ -149,10 +149,14 @@ pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Resu
     let ls: LeastSquares = lstsq(x, n, p, y);
     let k = ls.rank;
     let col = |j: usize| &x[j * n..(j + 1) * n];
-    let has_constant = (0..p).any(|j| {
-        let c = col(j);
-        c[0] != 0.0 && c.iter().all(|v| *v == c[0])
-    });
+    // A constant column (every entry equal and non-zero) is the intercept.
+    let constant: Vec<bool> = (0..p)
+        .map(|j| {
+            let c = col(j);
+            c[0] != 0.0 && c.iter().all(|v| *v == c[0])
+        })
+        .collect();
+    let has_constant = constant.contains(&true);
     let df_resid = n - k;
     let kc = usize::from(has_constant);
     let df_model = k.saturating_sub(kc);
@@ -245,11 +249,7 @@ pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Resu
                 (_, CovType::Nonrobust) => ((tss - rss) / df_model as f64) / s2,
                 (Some(v), _) => {
                     let idx: Vec<usize> = (0..p)
-                        .filter(|&j| ls.coef[j].is_some())
-                        .filter(|&j| {
-                            let c = col(j);
-                            !(has_constant && c[0] != 0.0 && c.iter().all(|v| *v == c[0]))
-                        })
+                        .filter(|&j| ls.coef[j].is_some() && !constant[j])
                         .collect();
                     let b: Vec<f64> = idx.iter().map(|&j| ls.coef[j].unwrap_or(0.0)).collect();
                     let m: Vec<Vec<f64>> = idx
