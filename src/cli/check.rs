@@ -179,7 +179,7 @@ fn linear_rows(d: &Data) -> Result<(Vec<Row>, usize), String> {
         let name = if j < dim {
             data.features[j].clone()
         } else {
-            "(intercept)".into()
+            model::INTERCEPT.into()
         };
         rows.push((name, Some(hand), rev, fwd.item(), fd));
     }

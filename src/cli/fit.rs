@@ -166,7 +166,7 @@ impl Fitted {
                     Some(s) => s.to_original(&lin.weights(), lin.bias()),
                     None => (lin.weights(), lin.bias()),
                 };
-                let intercept = lin.has_intercept().then(|| ("(intercept)".to_string(), b));
+                let intercept = lin.has_intercept().then(|| (INTERCEPT.to_string(), b));
                 features.iter().cloned().zip(w).chain(intercept).collect()
             }
             Fitted::Formula(f) => f
@@ -578,7 +578,7 @@ fn reference(
             let (x, _, _) = design_columns(raw, 0.0, intercept);
             let mut names: Vec<&str> = raw.features.iter().map(String::as_str).collect();
             if intercept {
-                names.push("(intercept)");
+                names.push(INTERCEPT);
             }
             if n < names.len() {
                 return Ok((
@@ -1709,45 +1709,24 @@ fn print_json(r: &Report) {
 /// The saved model: what `descent predict` reads. It holds the coefficients the report
 /// is about (the exact solution when there is one, else descent's).
 fn save(r: &Report, path: &str, input: &str) -> Result<(), String> {
-    let parameters: serde_json::Map<String, serde_json::Value> = r
-        .reported()
-        .iter()
-        .map(|(n, v)| (n.clone(), num(*v)))
-        .collect();
-    let intercept = match &r.fitted {
-        Fitted::Linear { lin, .. } => Some(lin.has_intercept()),
-        Fitted::Formula(_) => None,
+    let parameters = r.reported();
+    let saved = match (&r.fitted, &r.formula_text) {
+        (Fitted::Linear { lin, .. }, _) => SavedModel::linear(
+            &r.target,
+            &r.features,
+            &r.train_raw.categories,
+            lin.has_intercept(),
+            &parameters,
+        ),
+        (Fitted::Formula(_), Some(text)) => SavedModel::formula(
+            text,
+            &r.target,
+            &r.features,
+            &r.train_raw.categories,
+            &parameters,
+        ),
+        (Fitted::Formula(_), None) => unreachable!("a fitted formula keeps its text"),
     };
-    // The source columns each feature reads: a text column once, for all its dummies.
-    let mut columns: Vec<String> = Vec::new();
-    for f in &r.features {
-        let source = r
-            .train_raw
-            .categories
-            .iter()
-            .find(|c| c.features().contains(f))
-            .map_or(f.clone(), |c| c.column.clone());
-        if !columns.contains(&source) {
-            columns.push(source);
-        }
-    }
-    let categories: Vec<serde_json::Value> = r
-        .train_raw
-        .categories
-        .iter()
-        .map(|c| json!({"column": c.column, "levels": c.levels, "reference": c.reference}))
-        .collect();
-    let doc = json!({
-        "descent_model": 1,
-        "kind": if r.formula_text.is_some() { "formula" } else { "linear" },
-        "formula": r.formula_text,
-        "target": r.target,
-        "features": r.features,
-        "columns": columns,
-        "categories": categories,
-        "intercept": intercept,
-        "parameters": parameters,
-    });
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    super::write_atomic(path, (text + "\n").as_bytes(), &[input]).map_err(|e| format!("--save {e}"))
+    super::write_atomic(path, saved.to_json().as_bytes(), &[input])
+        .map_err(|e| format!("--save {e}"))
 }

@@ -323,7 +323,7 @@ fn load(d: &Data) -> Result<Dataset, String> {
 fn check_names(file: &str, data: &Dataset) -> Result<(), String> {
     let mut seen: Vec<&str> = vec![data.target.as_str()];
     for f in &data.features {
-        if f == "(intercept)" {
+        if f == model::INTERCEPT {
             return Err(format!(
                 "{file}: a feature column is named '(intercept)', the name of the model's constant term: rename it"
             ));

@@ -26,7 +26,8 @@ pub struct Dataset {
 
 /// A text column dummy-coded as statsmodels and R do (treatment coding): one 0/1 feature
 /// `name[T.level]` per level but the reference.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Categorical {
     /// The column's name in the file.
     pub column: String,

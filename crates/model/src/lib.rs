@@ -28,6 +28,7 @@ mod lstsq;
 mod ols;
 mod optim;
 mod qr;
+mod saved;
 mod stats;
 mod train;
 mod xprec;
@@ -51,6 +52,10 @@ pub use lstsq::{lstsq, LeastSquares};
 pub use ols::{ols, CovType, Ols, OlsCoef};
 pub use optim::{Adam, Momentum, Optimizer, Sgd};
 pub use qr::{column_major, default_rank_tol, Qr};
+pub use saved::{Kind, Predictor, SavedModel, FORMAT_VERSION, MAX_ITEMS, MAX_TEXT};
+
+/// The name of a linear model's intercept, as statsmodels and R print it.
+pub const INTERCEPT: &str = "(intercept)";
 pub use stats::{
     f_sf, incomplete_beta, inference, ln_gamma, student_t_quantile, student_t_sf, CoefStat,
     Inference,
