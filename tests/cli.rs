@@ -1363,6 +1363,122 @@ fn categorical_columns_match_statsmodels_and_round_trip_through_predict() {
     assert!(lines[2].starts_with(",NA,0.0,0.0,2.0"), "{out}");
 }
 
+#[test]
+fn formulas_read_levels_of_text_columns_as_statsmodels_does() {
+    // The model of the test above written as a formula: each level the formula names is
+    // its 0/1 dummy, so Levenberg-Marquardt lands on statsmodels' ols('y ~ C(color) + x + C(size)').
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/data/reference/categorical_reference.json").unwrap(),
+    )
+    .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("categorical-formula");
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.json").to_string_lossy().to_string();
+    let formula = "y = b0 + g*color[T.green] + r*color[T.red] + k*x + m*size[T.M] + s*size[T.S]";
+    let file = "tests/data/reference/categorical.csv";
+    let doc = fit_json(&["fit", file, "--model", formula, "--save", &model, "--json"]);
+    let theirs = [
+        ("b0", "Intercept"),
+        ("g", "color[T.green]"),
+        ("r", "color[T.red]"),
+        ("k", "x"),
+        ("m", "size[T.M]"),
+        ("s", "size[T.S]"),
+    ];
+    for c in doc["coefficients"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let key = theirs.iter().find(|(n, _)| *n == name).unwrap().1;
+        for (ours, field) in [("estimate", "params"), ("std_error", "bse")] {
+            let (got, exp) = (
+                c[ours].as_f64().unwrap(),
+                want["ols"][field][key].as_f64().unwrap(),
+            );
+            assert!(
+                rel_close(got, exp, 1e-9),
+                "{name} {ours}: {got} vs statsmodels {exp}"
+            );
+        }
+    }
+    // predict reads the saved levels and gives the fit's own predictions, to the bit.
+    let (code, out, err) = descent(&["predict", &model, file]);
+    assert_eq!(code, 0, "{err}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let p = |n: &str| saved["parameters"][n].as_f64().unwrap();
+    let text = std::fs::read_to_string(file).unwrap();
+    for (line, pred) in text.lines().skip(1).zip(out.lines().skip(1)) {
+        let f: Vec<&str> = line.split(',').collect();
+        let is = |v: &str, l: &str| if v == l { 1.0 } else { 0.0 };
+        let x: f64 = f[1].parse().unwrap();
+        // The formula's own order of operations: ((((b0 + g·G) + r·R) + k·x) + m·M) + s·S.
+        let want = p("b0")
+            + p("g") * is(f[0], "green")
+            + p("r") * is(f[0], "red")
+            + p("k") * x
+            + p("m") * is(f[2], "M")
+            + p("s") * is(f[2], "S");
+        let got: f64 = pred.rsplit(',').next().unwrap().parse().unwrap();
+        assert_eq!(got.to_bits(), want.to_bits(), "{line}: {got} vs {want}");
+    }
+    // Levels that cannot be read say which and why.
+    for (formula, says) in [
+        (
+            "y = b + c*color[T.blue] + k*x",
+            "'blue' is the reference level of 'color'",
+        ),
+        (
+            "y = b + c*color[T.pink] + k*x",
+            "'color' has no level 'pink' (levels: 'blue', 'green', 'red')",
+        ),
+        (
+            "y = b + c*colour[T.red] + k*x",
+            "'colour' is not a column of the data",
+        ),
+    ] {
+        let (code, _, err) = descent(&["fit", file, "--model", formula]);
+        assert_eq!(code, 2, "{formula}: {err}");
+        assert!(err.contains(says), "{formula}: {err}");
+    }
+}
+
+#[test]
+fn numeric_header_names_are_names_and_indices_are_written_with_a_hash() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("numeric-header");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("num.csv").to_string_lossy().to_string();
+    // y = 1 + 2·(column "1") exactly; column "2" is noise.
+    std::fs::write(&file, "1,2,y\n1,5,3\n2,4,5\n3,1,7\n4,2,9\n").unwrap();
+    let by_name = fit_json(&[
+        "fit",
+        &file,
+        "--target",
+        "y",
+        "--features",
+        "1",
+        "--iters",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(by_name["coefficients"][0]["name"], "1");
+    assert!(rel_close(
+        by_name["coefficients"][0]["estimate"].as_f64().unwrap(),
+        2.0,
+        1e-12
+    ));
+    let by_index = fit_json(&[
+        "fit",
+        &file,
+        "--target",
+        "y",
+        "--features",
+        "#1",
+        "--iters",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(by_index["coefficients"][0]["name"], "2");
+}
+
 mod model_files {
     use proptest::prelude::*;
 

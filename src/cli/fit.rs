@@ -248,8 +248,9 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
         features: None,
         missing: data.missing.into(),
         delimiter: data.delimiter()?,
-        categorical: false,
-        reference: vec![],
+        // Text columns are read as levels only when the formula names a level.
+        categorical: text.contains("[T."),
+        reference: data.references()?,
     };
     let reject = |message: String| DataError::Rejected { message };
     let mut loaded = parse_csv_with(super::open(file)?, super::display(file), &opts, |columns| {
@@ -275,21 +276,29 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
                 )));
             }
         }
+        // A level `color[T.red]` reads its text column `color`, once.
+        let mut sources: Vec<String> = Vec::new();
+        for c in formula.columns() {
+            let source = match dummy_base(c) {
+                Some(base) if !names.contains(&c.as_str()) => base.to_string(),
+                _ => c.clone(),
+            };
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
         let picked = (
             Column::Name(formula.target().to_string()),
-            Some(
-                formula
-                    .columns()
-                    .iter()
-                    .map(|c| Column::Name(c.clone()))
-                    .collect(),
-            ),
+            Some(sources.into_iter().map(Column::Name).collect()),
         );
         parsed = Some(formula);
         Ok(picked)
     })
     .map_err(|e| e.to_string())?;
     let formula = parsed.expect("the header was read");
+    if !loaded.categories.is_empty() {
+        loaded = formula_columns(loaded, &formula, text)?;
+    }
     if let Some(func) = formula.target_transform() {
         let y: Vec<f64> = loaded.y.data().iter().map(|v| func.value(*v)).collect();
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
@@ -306,6 +315,56 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
         loaded.target = formula.target_label();
     }
     Ok((formula, loaded))
+}
+
+/// The data's features in the order the formula reads them, from a table whose text
+/// columns were dummy-coded: each level the formula names must be one the data have and
+/// not the reference; a text column cannot be read as a number.
+fn formula_columns(loaded: Dataset, formula: &Formula, text: &str) -> Result<Dataset, String> {
+    let model = format!("--model '{}'", super::short(text));
+    let mut pick = Vec::with_capacity(formula.columns().len());
+    for c in formula.columns() {
+        if let Some(j) = loaded.features.iter().position(|f| f == c) {
+            pick.push(j);
+            continue;
+        }
+        let base = dummy_base(c).unwrap_or(c);
+        let Some(cat) = loaded.categories.iter().find(|g| g.column == base) else {
+            unreachable!("a formula column not among the features is a text column's level")
+        };
+        let shown = |l: &String| format!("'{}'", super::short(l));
+        let levels: Vec<String> = cat.levels.iter().take(8).map(shown).collect();
+        return Err(if dummy_base(c).is_none() {
+            format!(
+                "{model}: column '{base}' holds text (levels {}), not numbers: name a level in the formula, as {base}[T.{}]",
+                levels.join(", "),
+                cat.levels.iter().find(|l| **l != cat.reference).unwrap_or(&cat.reference)
+            )
+        } else if c == &format!("{base}[T.{}]", cat.reference) {
+            format!(
+                "{model}: '{}' is the reference level of '{base}', which has no column of its own (the others are measured from it); choose another with --reference {base}=LEVEL",
+                super::short(&cat.reference)
+            )
+        } else {
+            format!(
+                "{model}: '{base}' has no level '{}' (levels: {})",
+                super::short(&c[base.len() + 3..c.len() - 1]),
+                levels.join(", ")
+            )
+        });
+    }
+    let d = loaded.dim();
+    let x: Vec<f64> = (0..loaded.len())
+        .flat_map(|i| {
+            let row = &loaded.x.data()[i * d..(i + 1) * d];
+            pick.iter().map(move |&j| row[j])
+        })
+        .collect();
+    Ok(Dataset {
+        x: Tensor::new(x, &[loaded.len(), pick.len()]),
+        features: formula.columns().to_vec(),
+        ..loaded
+    })
 }
 
 fn parse_init_linear(s: &str, d: usize, intercept: bool) -> Result<Linear, String> {

@@ -287,6 +287,20 @@ fn read(file: &str) -> Result<Vec<u8>, String> {
     std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))
 }
 
+impl Data {
+    /// `--reference` as (column, level) pairs.
+    fn references(&self) -> Result<Vec<(String, String)>, String> {
+        self.reference
+            .iter()
+            .map(|r| {
+                r.split_once('=')
+                    .map(|(c, l)| (c.trim().to_string(), l.trim().to_string()))
+                    .ok_or_else(|| format!("--reference: '{}' is not column=level", short(r)))
+            })
+            .collect()
+    }
+}
+
 /// The dataset for `--target` and `--features`.
 fn load(d: &Data) -> Result<Dataset, String> {
     let Some(target) = &d.target else {
@@ -302,15 +316,7 @@ fn load(d: &Data) -> Result<Dataset, String> {
         missing: d.missing.into(),
         delimiter: d.delimiter()?,
         categorical: true,
-        reference: d
-            .reference
-            .iter()
-            .map(|r| {
-                r.split_once('=')
-                    .map(|(c, l)| (c.trim().to_string(), l.trim().to_string()))
-                    .ok_or_else(|| format!("--reference: '{}' is not column=level", short(r)))
-            })
-            .collect::<Result<_, _>>()?,
+        reference: d.references()?,
     };
     let data =
         parse_csv_from(open(&d.file)?, display(&d.file), &opts).map_err(|e| e.to_string())?;

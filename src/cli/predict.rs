@@ -39,7 +39,7 @@ pub(super) fn predict(p: &Predict) -> Result<(), String> {
         &p.keep,
     )
     .map_err(|e| e.to_string())?;
-    let names = saved.features.clone();
+    let names = saved.encoded();
     let y = predictor.predict(&x);
     let mut out = csv::Writer::from_writer(Vec::new());
     let header: Vec<String> = p

@@ -129,11 +129,19 @@ pub enum Column {
 }
 
 impl From<&str> for Column {
-    /// A name, or an index when the text is a number (`"2"` is the third column).
+    /// `#2` is the third column (0-based); anything else is a name, so a header whose
+    /// names are numbers is read by name (a bare number that no column is named is taken
+    /// as an index when the table is read).
+    ///
+    /// ```
+    /// use model::Column;
+    /// assert_eq!(Column::from("#2"), Column::Index(2));
+    /// assert_eq!(Column::from("2"), Column::Name("2".into()));
+    /// ```
     fn from(s: &str) -> Column {
-        match s.parse() {
-            Ok(i) => Column::Index(i),
-            Err(_) => Column::Name(s.to_string()),
+        match s.strip_prefix('#').map(str::parse) {
+            Some(Ok(i)) => Column::Index(i),
+            _ => Column::Name(s.to_string()),
         }
     }
 }

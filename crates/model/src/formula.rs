@@ -902,6 +902,21 @@ fn lex(text: &str) -> Result<Vec<Token>, FormulaError> {
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
                 i += 1;
             }
+            // A level of a text column, named as the report names its dummy: `color[T.red]`.
+            if chars.get(i) == Some(&'[')
+                && chars.get(i + 1) == Some(&'T')
+                && chars.get(i + 2) == Some(&'.')
+            {
+                match chars[i..].iter().position(|&c| c == ']') {
+                    Some(k) if k > 3 => i += k + 1,
+                    _ => {
+                        return err(
+                            at + (i - start),
+                            "a level is written name[T.level], with a level and a closing ']'",
+                        )
+                    }
+                }
+            }
             out.push(Token {
                 tok: Tok::Ident(chars[start..i].iter().collect()),
                 at,
@@ -928,6 +943,12 @@ fn lex(text: &str) -> Result<Vec<Token>, FormulaError> {
         return err(0, "the formula is empty");
     }
     Ok(out)
+}
+
+/// The text column of a dummy's name, `color` for `color[T.red]`.
+pub fn dummy_base(name: &str) -> Option<&str> {
+    let (base, rest) = name.split_once("[T.")?;
+    (rest.len() > 1 && rest.ends_with(']')).then_some(base)
 }
 
 // ---- parser: recursive descent, one function per precedence level ----
@@ -1120,7 +1141,12 @@ impl Parser<'_> {
                         _ => {}
                     }
                 }
-                if self.columns.contains(&name.as_str()) {
+                if let Some(base) = dummy_base(&name) {
+                    if !self.columns.contains(&base) && !self.columns.contains(&name.as_str()) {
+                        return err(t.at, format!("'{base}' is not a column of the data, so '{name}' is not one of its levels"));
+                    }
+                }
+                if self.columns.contains(&name.as_str()) || dummy_base(&name).is_some() {
                     let j = match self.used_columns.iter().position(|c| *c == name) {
                         Some(j) => j,
                         None => {

@@ -44,7 +44,7 @@ pub use data::{
 };
 pub use eigen::symmetric_eigenvalues;
 pub use enet::elastic_net;
-pub use formula::{parameter_table, Expr, Formula, FormulaError, Func};
+pub use formula::{dummy_base, parameter_table, Expr, Formula, FormulaError, Func};
 pub use linear::{Bound, Init, Linear, Model, Params};
 pub use lm::{gauss_newton, levenberg_marquardt, LmOptions, LmResult, LmStop};
 pub use loss::{lasso, metrics, mse, mse_gradient, ridge, sse, Metrics};

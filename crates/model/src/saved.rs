@@ -72,16 +72,27 @@ pub struct SavedModel {
 pub enum Predictor {
     /// A linear model.
     Linear(Linear),
-    /// A formula with its parameters set.
-    Formula(Box<Formula>),
+    /// A formula with its parameters set, and the encoded column each of its columns is.
+    Formula(Box<Formula>, Vec<usize>),
 }
 
 impl Predictor {
-    /// Predictions for the rows of `x` (`[n, d]`, the model's features in order).
+    /// Predictions for the rows of `x`: `[n, d]`, the encoded features
+    /// ([`SavedModel::encoded`]) in order.
     pub fn predict(&self, x: &Tensor) -> Tensor {
         match self {
             Predictor::Linear(l) => l.predict(x),
-            Predictor::Formula(f) => f.predict(x),
+            Predictor::Formula(f, pick) => {
+                let (n, d) = (x.shape()[0], x.shape()[1]);
+                if pick.len() == d && pick.iter().enumerate().all(|(i, &j)| i == j) {
+                    return f.predict(x);
+                }
+                let data = x.data();
+                let picked: Vec<f64> = (0..n)
+                    .flat_map(|i| pick.iter().map(move |&j| data[i * d + j]))
+                    .collect();
+                f.predict(&Tensor::new(picked, &[n, pick.len()]))
+            }
         }
     }
 }
@@ -162,6 +173,12 @@ impl SavedModel {
         Ok(m)
     }
 
+    /// The features the source columns give when encoded (every dummy of a text column):
+    /// the columns of the rows [`Predictor::predict`] takes.
+    pub fn encoded(&self) -> Vec<String> {
+        expand(self.columns(), &self.categories)
+    }
+
     /// The source columns, each once (the features themselves in early files).
     pub fn columns(&self) -> &[String] {
         self.columns.as_deref().unwrap_or(&self.features)
@@ -206,8 +223,16 @@ impl SavedModel {
                 ));
             }
         }
-        let expanded = expand(self.columns(), &self.categories);
-        if expanded != self.features {
+        // A linear model reads every dummy; a formula the levels it names.
+        let expanded = self.encoded();
+        let fits = match self.kind {
+            Kind::Linear => expanded == self.features,
+            Kind::Formula => {
+                self.features.iter().all(|f| expanded.contains(f))
+                    && source_columns(&self.features, &self.categories) == self.columns()
+            }
+        };
+        if !fits {
             return Err(
                 "\"columns\" and \"categories\" do not give the model's \"features\"".into(),
             );
@@ -278,7 +303,18 @@ impl SavedModel {
                 for (n, v) in &self.parameters {
                     f.set(n, *v)?;
                 }
-                Ok(Predictor::Formula(Box::new(f)))
+                let encoded = self.encoded();
+                let pick = self
+                    .features
+                    .iter()
+                    .map(|c| {
+                        encoded
+                            .iter()
+                            .position(|e| e == c)
+                            .expect("checked on load")
+                    })
+                    .collect();
+                Ok(Predictor::Formula(Box::new(f), pick))
             }
         }
     }
