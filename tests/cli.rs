@@ -1479,6 +1479,84 @@ fn numeric_header_names_are_names_and_indices_are_written_with_a_hash() {
     assert_eq!(by_index["coefficients"][0]["name"], "2");
 }
 
+#[test]
+fn a_large_design_is_solved_in_place_with_the_same_report() {
+    // 70,000 × 14 features: past the size where fit reads the design in place (TSQR and
+    // semi-normal equations); the report must equal Householder QR of a column-major
+    // copy (model::ols), robust standard errors included.
+    let (n, d) = (70_000usize, 14usize);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let mut text = (0..d).map(|j| format!("x{j},")).collect::<String>() + "y\n";
+    let mut rows = Vec::with_capacity(n * d);
+    let mut ys = Vec::with_capacity(n);
+    for _ in 0..n {
+        let x: Vec<f64> = (0..d)
+            .map(|j| uniform() * (j + 1) as f64 + j as f64)
+            .collect();
+        let y = x
+            .iter()
+            .enumerate()
+            .map(|(j, v)| v * (j as f64 - 6.5))
+            .sum::<f64>()
+            + 3.0
+            + uniform() * (1.0 + x[0].abs());
+        for v in &x {
+            text += &format!("{v:?},");
+        }
+        text += &format!("{y:?}\n");
+        rows.extend(x);
+        ys.push(y);
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("large-design");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("large.csv");
+    std::fs::write(&file, text).unwrap();
+    let doc = fit_json(&[
+        "fit",
+        &file.to_string_lossy(),
+        "--target",
+        "y",
+        "--iters",
+        "0",
+        "--se",
+        "hc1",
+        "--json",
+    ]);
+    assert!(
+        doc["method"].as_str().unwrap().contains("TSQR"),
+        "{}",
+        doc["method"]
+    );
+    let design: Vec<f64> = (0..=d)
+        .flat_map(|j| (0..n).map(move |i| (i, j)))
+        .map(|(i, j)| if j < d { rows[i * d + j] } else { 1.0 })
+        .collect();
+    let mut names: Vec<String> = (0..d).map(|j| format!("x{j}")).collect();
+    names.push("(intercept)".into());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let want = model::ols(&design, n, &refs, &ys, model::CovType::HC1).unwrap();
+    for (c, w) in doc["coefficients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&want.coefficients)
+    {
+        assert_eq!(c["name"], w.name);
+        for (got, exp) in [
+            (c["estimate"].as_f64().unwrap(), w.estimate.unwrap()),
+            (c["std_error"].as_f64().unwrap(), w.std_error.unwrap()),
+        ] {
+            assert!(rel_close(got, exp, 1e-11), "{}: {got} vs {exp}", w.name);
+        }
+    }
+}
+
 mod model_files {
     use proptest::prelude::*;
 

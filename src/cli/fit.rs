@@ -622,6 +622,9 @@ pub(super) fn fit(f: &Fit) -> Result<(), Fail> {
 }
 
 /// The exact solution on the training rows, in the data's units, or why there is none.
+/// Designs of at least this many entries are solved in place by `ols_rows`.
+const LARGE_DESIGN: usize = 1 << 20;
+
 fn reference(
     f: &Fit,
     fitted: &Fitted,
@@ -634,7 +637,6 @@ fn reference(
     match fitted {
         Fitted::Linear { lin, .. } if f.l1 == 0.0 && f.l2 == 0.0 => {
             let intercept = lin.has_intercept();
-            let (x, _, _) = design_columns(raw, 0.0, intercept);
             let mut names: Vec<&str> = raw.features.iter().map(String::as_str).collect();
             if intercept {
                 names.push(INTERCEPT);
@@ -648,11 +650,29 @@ fn reference(
                     )),
                 ));
             }
-            let o = ols(&x, n, &names, y, f.se.into()).map_err(Fail::numerical)?;
+            // A large design is read in place (TSQR): a column-major copy would double
+            // the memory the data take.
+            let o = if n * names.len() >= LARGE_DESIGN {
+                let rows = Rows {
+                    x: raw.x.data(),
+                    n,
+                    d: raw.dim(),
+                    intercept,
+                };
+                ols_rows(rows, &names, y, f.se.into())
+            } else {
+                let (x, _, _) = design_columns(raw, 0.0, intercept);
+                ols(&x, n, &names, y, f.se.into())
+            }
+            .map_err(Fail::numerical)?;
             let coef = o.coefficients.iter().map(|c| c.estimate).collect();
             Ok((
                 Some(Reference {
-                    method: "least squares (pivoted QR, refined)",
+                    method: if o.tsqr {
+                        "least squares (TSQR, refined by semi-normal equations)"
+                    } else {
+                        "least squares (pivoted QR, refined)"
+                    },
                     coef,
                     ols: Some(o),
                 }),
@@ -880,10 +900,14 @@ fn check_magnitudes(raw: &Dataset) -> Result<(), Fail> {
     let limit = 1e150; // (1e150)² = 1e300: sums of squares of many rows still fit
     let d = raw.dim();
     let x = raw.x.data();
-    for j in 0..d {
-        let big = (0..raw.len())
-            .map(|i| x[i * d + j].abs())
-            .fold(0.0, f64::max);
+    // One pass in row order (a column at a time would stride through the whole matrix).
+    let mut most = vec![0.0f64; d];
+    for row in x.chunks_exact(d.max(1)) {
+        for (m, v) in most.iter_mut().zip(row) {
+            *m = m.max(v.abs());
+        }
+    }
+    for (j, &big) in most.iter().enumerate() {
         if big > limit {
             return Err(Fail::numerical(format!(
                 "column '{}' reaches {}: its squares overflow double precision, so the loss and the report cannot be computed; rescale it",

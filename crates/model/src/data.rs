@@ -460,6 +460,24 @@ pub fn parse_csv_with(
             }
         }
     }
+    if plan.iter().all(Option::is_none) {
+        // All numbers: the features are each row without its last value, moved down in
+        // place (row i goes to i·d ≤ i·(d + 1)), so the data are never held twice.
+        let mut values = table.values;
+        let y: Vec<f64> = values.iter().skip(d).step_by(d + 1).copied().collect();
+        for i in 0..n {
+            values.copy_within(i * (d + 1)..i * (d + 1) + d, i * d);
+        }
+        values.truncate(n * d);
+        values.shrink_to_fit();
+        return Ok(Dataset {
+            x: Tensor::new(values, &[n, d]),
+            y: Tensor::new(y, &[n, 1]),
+            features: names,
+            target: table.names[d].clone(),
+            categories,
+        });
+    }
     let width_out = names.len();
     let mut x = Vec::with_capacity(n * width_out);
     let mut y = Vec::with_capacity(n);

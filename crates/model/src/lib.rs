@@ -31,6 +31,7 @@ mod qr;
 mod saved;
 mod stats;
 mod train;
+mod tsqr;
 mod xprec;
 
 pub use closed::{
@@ -49,7 +50,7 @@ pub use linear::{Bound, Init, Linear, Model, Params};
 pub use lm::{gauss_newton, levenberg_marquardt, LmOptions, LmResult, LmStop};
 pub use loss::{lasso, metrics, mse, mse_gradient, ridge, sse, Metrics};
 pub use lstsq::{lstsq, LeastSquares};
-pub use ols::{ols, CovType, Ols, OlsCoef};
+pub use ols::{ols, ols_rows, CovType, Ols, OlsCoef};
 pub use optim::{Adam, Momentum, Optimizer, Sgd};
 pub use qr::{column_major, default_rank_tol, Qr};
 pub use saved::{Kind, Predictor, SavedModel, FORMAT_VERSION, MAX_ITEMS, MAX_TEXT};
@@ -64,4 +65,5 @@ pub use train::{
     curvature, curvature_at, evaluate, objective, train, Curvature, History, Progress, Schedule,
     TrainConfig, TrainError,
 };
+pub use tsqr::{lstsq_rows, tsqr_rows, Rows, Tsqr, CSNE_MAX_COND};
 pub use xprec::{dot2, Dd, Dot2};

@@ -34,6 +34,8 @@ pub struct LeastSquares {
     /// Refinement steps taken.
     pub refinements: usize,
     qr: Qr,
+    /// True when `qr` factors the `R` of a TSQR (`tsqr.rs`), not the design itself.
+    compressed: bool,
 }
 
 /// Solves `min ‖y − A·x‖` for the column-major `n × p` matrix `a` (`n ≥ p`, finite).
@@ -122,8 +124,23 @@ pub fn lstsq(a: &[f64], n: usize, p: usize, y: &[f64]) -> LeastSquares {
     for (i, v) in x.iter().enumerate() {
         coef[qr.perm[i]] = Some(*v);
     }
-    // A dropped column j: A_s[:, j] ≈ A_s[:, kept]·c with R₁₁·c = R₁₂[:, j].
-    let dependent = (k..p)
+    let dependent = dependent_columns(&qr, k);
+    LeastSquares {
+        coef,
+        residuals: r,
+        rank: k,
+        dependent,
+        refinements,
+        qr,
+        compressed: false,
+    }
+}
+
+/// Each column past the rank with the kept columns it is a combination of:
+/// `A_s[:, j] ≈ A_s[:, kept]·c` with `R₁₁·c = R₁₂[:, j]`.
+pub(crate) fn dependent_columns(qr: &Qr, k: usize) -> Vec<(usize, Vec<usize>)> {
+    let (_, p) = qr.shape();
+    (k..p)
         .map(|jj| {
             let mut c: Vec<f64> = (0..k).map(|i| qr.r(i, jj)).collect();
             qr.solve_r(k, &mut c);
@@ -135,18 +152,40 @@ pub fn lstsq(a: &[f64], n: usize, p: usize, y: &[f64]) -> LeastSquares {
             with.sort_unstable();
             (qr.perm[jj], with)
         })
-        .collect();
-    LeastSquares {
-        coef,
-        residuals: r,
-        rank: k,
-        dependent,
-        refinements,
-        qr,
-    }
+        .collect()
 }
 
 impl LeastSquares {
+    /// A solution from a TSQR, whose `qr` factors the design's `R`.
+    pub(crate) fn compressed(
+        coef: Vec<Option<f64>>,
+        residuals: Vec<f64>,
+        rank: usize,
+        dependent: Vec<(usize, Vec<usize>)>,
+        refinements: usize,
+        qr: Qr,
+    ) -> LeastSquares {
+        LeastSquares {
+            coef,
+            residuals,
+            rank,
+            dependent,
+            refinements,
+            qr,
+            compressed: true,
+        }
+    }
+
+    /// True for a solution of [`lstsq_rows`](crate::lstsq_rows) (TSQR), which keeps no `Q`.
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// The factorisation behind the solution.
+    pub(crate) fn factor(&self) -> &Qr {
+        &self.qr
+    }
+
     /// `(AᵀA)⁻¹` over the kept columns, in the original units and column order, as rows
     /// indexed by the kept columns' positions among `0..p` (dropped rows and columns are
     /// zero). From `R⁻¹`: `(AᵀA)⁻¹ = D·P·R⁻¹·R⁻ᵀ·Pᵀ·D`, never from a Cholesky of `AᵀA`,
@@ -172,7 +211,15 @@ impl LeastSquares {
     /// The sandwich `(AᵀA)⁻¹·Aᵀ·diag(ω)·A·(AᵀA)⁻¹` over the kept columns, from the thin
     /// `Q`: `D·P·R⁻¹·(Q₁ᵀ·diag(ω)·Q₁)·R⁻ᵀ·Pᵀ·D`. `omega(i, hᵢ)` gives each row's weight
     /// from its index and leverage `hᵢ = ‖Q₁[i, :]‖²`.
+    ///
+    /// For a solution of [`lstsq_rows`](crate::lstsq_rows), which keeps no `Q`, use
+    /// `ols`, which reads the leverages from the rows.
+    #[track_caller]
     pub fn sandwich(&self, omega: impl Fn(usize, f64) -> f64) -> Vec<Vec<f64>> {
+        assert!(
+            !self.compressed,
+            "sandwich: a TSQR solution keeps no Q; the rows give the leverages"
+        );
         let (n, p) = self.qr.shape();
         let k = self.rank;
         let q = self.qr.thin_q(k);
@@ -189,6 +236,12 @@ impl LeastSquares {
                 meat[b][a] = s;
             }
         }
+        self.sandwich_from_meat(&meat, p)
+    }
+
+    /// `D·P·R⁻¹·M·R⁻ᵀ·Pᵀ·D` for the `k × k` meat `M = Q₁ᵀ·diag(ω)·Q₁`, as `p × p` rows.
+    pub(crate) fn sandwich_from_meat(&self, meat: &[Vec<f64>], p: usize) -> Vec<Vec<f64>> {
+        let k = self.rank;
         let rinv = self.qr.r_inverse(k);
         // B = R⁻¹·M, then B·R⁻ᵀ.
         let bm: Vec<Vec<f64>> = (0..k)

@@ -9,6 +9,7 @@
 use crate::eigen::symmetric_eigenvalues;
 use crate::lstsq::{lstsq, LeastSquares};
 use crate::stats::{f_sf, student_t_quantile, student_t_sf};
+use crate::tsqr::{lstsq_rows, sandwich_rows, Rows};
 use crate::xprec::Dot2;
 
 /// The covariance of the estimates, as statsmodels' `cov_type`.
@@ -103,6 +104,9 @@ pub struct Ols {
     pub residuals: Vec<f64>,
     /// Refinement steps the solver took.
     pub refinements: usize,
+    /// True when the solution came from TSQR and semi-normal equations (`ols_rows`), not
+    /// from Householder QR of the whole design.
+    pub tsqr: bool,
 }
 
 /// Fits `y ≈ X·β` for the column-major `n × p` design `x` with column `names`. A
@@ -147,7 +151,6 @@ pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Resu
         ));
     }
     let ls: LeastSquares = lstsq(x, n, p, y);
-    let k = ls.rank;
     let col = |j: usize| &x[j * n..(j + 1) * n];
     // A constant column (every entry equal and non-zero) is the intercept.
     let constant: Vec<bool> = (0..p)
@@ -156,6 +159,78 @@ pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Resu
             c[0] != 0.0 && c.iter().all(|v| *v == c[0])
         })
         .collect();
+    Ok(report(ls, &constant, names, y, cov, |ls, omega| {
+        ls.sandwich(omega)
+    }))
+}
+
+/// [`ols`] for a design stored as rows (features row-major, the intercept last when
+/// `a.intercept`), without a copy of it: TSQR and corrected semi-normal equations
+/// (`tsqr.rs`) when the column-scaled design is well conditioned (κ ≤ 10⁶) and of full
+/// rank, else [`ols`] on a column-major copy. `names` has one name per design column.
+///
+/// ```
+/// use model::{ols, ols_rows, CovType, Rows};
+/// let (x, y) = ([1.0, 2.0, 3.0, 4.0, 5.0], [3.1, 4.9, 7.2, 8.8, 11.1]);
+/// let rows = ols_rows(Rows { x: &x, n: 5, d: 1, intercept: true }, &["x", "(intercept)"], &y, CovType::HC1).unwrap();
+/// let design: Vec<f64> = x.iter().copied().chain([1.0; 5]).collect();
+/// let cols = ols(&design, 5, &["x", "(intercept)"], &y, CovType::HC1).unwrap();
+/// let (a, b) = (rows.coefficients[0].std_error.unwrap(), cols.coefficients[0].std_error.unwrap());
+/// assert!((a - b).abs() < 1e-14 * b);
+/// ```
+pub fn ols_rows(a: Rows<'_>, names: &[&str], y: &[f64], cov: CovType) -> Result<Ols, String> {
+    let (n, d, p) = (a.n, a.d, a.p());
+    if a.x.len() != n * d || y.len() != n || names.len() != p {
+        return Err(format!(
+            "ols_rows: {} values, {} names and {} targets for {n} rows of {d} features",
+            a.x.len(),
+            names.len(),
+            y.len()
+        ));
+    }
+    let ls = if n < p || a.x.iter().any(|v| !v.is_finite()) {
+        None // the column-major path says what is wrong, and where
+    } else {
+        lstsq_rows(a, y)
+    };
+    let Some(ls) = ls else {
+        let design: Vec<f64> = (0..p)
+            .flat_map(|j| (0..n).map(move |i| (i, j)))
+            .map(|(i, j)| if j < d { a.x[i * d + j] } else { 1.0 })
+            .collect();
+        return ols(&design, n, names, y, cov);
+    };
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "the target, row {}: the value is not finite",
+            i + 1
+        ));
+    }
+    let constant: Vec<bool> = (0..p)
+        .map(|j| {
+            j == d || {
+                let c0 = a.x[j];
+                c0 != 0.0 && (0..n).all(|i| a.x[i * d + j] == c0)
+            }
+        })
+        .collect();
+    Ok(report(ls, &constant, names, y, cov, |ls, omega| {
+        sandwich_rows(ls, a, omega)
+    }))
+}
+
+/// The report at a least-squares solution: `constant` marks the constant columns,
+/// `sandwich` gives the robust covariance for row weights `ω(i, hᵢ)`.
+fn report(
+    ls: LeastSquares,
+    constant: &[bool],
+    names: &[&str],
+    y: &[f64],
+    cov: CovType,
+    sandwich: impl Fn(&LeastSquares, &(dyn Fn(usize, f64) -> f64 + Sync)) -> Vec<Vec<f64>>,
+) -> Ols {
+    let (n, p) = (y.len(), names.len());
+    let k = ls.rank;
     let has_constant = constant.contains(&true);
     let df_resid = n - k;
     let kc = usize::from(has_constant);
@@ -190,7 +265,7 @@ pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Resu
         CovType::HC0 | CovType::HC1 | CovType::HC2 | CovType::HC3 => {
             let e = &ls.residuals;
             let dof = n as f64 / df_resid as f64;
-            ls.sandwich(|i, h| {
+            let omega = |i: usize, h: f64| {
                 let e2 = e[i] * e[i];
                 match cov {
                     CovType::HC0 => e2,
@@ -198,7 +273,8 @@ pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Resu
                     CovType::HC2 => e2 / (1.0 - h),
                     _ => e2 / ((1.0 - h) * (1.0 - h)),
                 }
-            })
+            };
+            sandwich(&ls, &omega)
         }
     });
     let df = df_resid as f64;
@@ -292,7 +368,7 @@ pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Resu
             )
         })
         .collect();
-    Ok(Ols {
+    Ols {
         coefficients,
         nobs: n,
         rank: k,
@@ -312,6 +388,7 @@ pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Resu
         cov_type: cov,
         dependent,
         refinements: ls.refinements,
+        tsqr: ls.is_compressed(),
         residuals: ls.residuals,
-    })
+    }
 }

@@ -125,7 +125,7 @@ fn apply_reflector(t: f64, v_tail: &[f64], c: &mut [f64]) {
 
 /// Stage one: blocked Householder QR without pivoting of the column-major `n × p`
 /// matrix `a`, in place; the `τ`s.
-fn blocked_qr(a: &mut [f64], n: usize, p: usize) -> Vec<f64> {
+pub(crate) fn blocked_qr(a: &mut [f64], n: usize, p: usize) -> Vec<f64> {
     let mut tau = vec![0.0; p];
     let mut k0 = 0;
     while k0 < p {

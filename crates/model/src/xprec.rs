@@ -65,6 +65,19 @@ impl Dot2 {
         self.lo += ep + es;
     }
 
+    /// Adds another sum (of terms that follow this one's).
+    #[inline]
+    pub fn merge(&mut self, other: &Dot2) {
+        self.add(other.hi);
+        self.lo += other.lo;
+    }
+
+    /// The sum as `(rounded, remainder)`: the rounded value and what rounding left out.
+    #[inline]
+    pub fn split(&self) -> (f64, f64) {
+        two_sum(self.hi, self.lo)
+    }
+
     /// The sum, rounded once.
     pub fn value(&self) -> f64 {
         self.hi + self.lo
