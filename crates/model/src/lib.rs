@@ -28,6 +28,7 @@ mod lstsq;
 mod ols;
 mod optim;
 mod qr;
+mod reader;
 mod saved;
 mod stats;
 mod train;

@@ -19,7 +19,7 @@
 
 use crate::lstsq::{dependent_columns, LeastSquares};
 use crate::qr::{blocked_qr, default_rank_tol, Qr};
-use crate::xprec::Dot2;
+use crate::xprec::{has_fma, Dot2};
 use rayon::prelude::*;
 
 /// Rows factored together under the running `R` (the block stays in the L2 cache).
@@ -172,34 +172,22 @@ pub fn tsqr_rows(a: Rows<'_>, y: &[f64]) -> Tsqr {
     all
 }
 
-/// `r = y − A·x` (each rounded once) and `Aᵀr` (of the unrounded `r`, summed in twice the working precision),
-/// in one pass on every core.
+/// `r = y − A·x` (each rounded once) and `Aᵀr` (of the unrounded `r`, summed in twice the
+/// working precision), in one pass on every core.
 fn residuals_and_gradient(a: Rows<'_>, y: &[f64], x: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let p = a.p();
     let mut r = vec![0.0; a.n];
+    let fma = has_fma();
     let partial: Vec<Vec<Dot2>> = r
         .par_chunks_mut(GROUP_ROWS)
         .enumerate()
         .map(|(g, rs)| {
-            let mut acc = vec![Dot2::default(); p];
-            for (t, ri) in rs.iter_mut().enumerate() {
-                let i = g * GROUP_ROWS + t;
-                let mut s = Dot2::default();
-                s.add(y[i]);
-                for (j, xj) in x.iter().enumerate() {
-                    s.add_prod(-a.at(i, j), *xj);
-                }
-                // What rounding r leaves out still counts in Aᵀr: with large residuals
-                // (NIST's Wampler5) it is what limits the solution's digits.
-                let (hi, lo) = s.split();
-                *ri = hi;
-                for (j, aj) in acc.iter_mut().enumerate() {
-                    let aij = a.at(i, j);
-                    aj.add_prod(aij, hi);
-                    aj.add_prod(aij, lo);
-                }
+            if fma {
+                // SAFETY: the CPU has FMA (checked at run time just above).
+                unsafe { group_pass_fma(a, y, x, g * GROUP_ROWS, rs) }
+            } else {
+                group_pass::<false>(a, y, x, g * GROUP_ROWS, rs)
             }
-            acc
         })
         .collect();
     let mut g = vec![Dot2::default(); p];
@@ -209,6 +197,82 @@ fn residuals_and_gradient(a: Rows<'_>, y: &[f64], x: &[f64]) -> (Vec<f64>, Vec<f
         }
     }
     (r, g.iter().map(Dot2::value).collect())
+}
+
+/// `r ← r − A·δx`, on every core.
+fn shift_residuals(a: Rows<'_>, r: &mut [f64], dx: &[f64]) {
+    r.par_chunks_mut(GROUP_ROWS)
+        .enumerate()
+        .for_each(|(g, rs)| {
+            for (t, ri) in rs.iter_mut().enumerate() {
+                let i = g * GROUP_ROWS + t;
+                let s: f64 = dx.iter().enumerate().map(|(j, d)| a.at(i, j) * d).sum();
+                *ri -= s;
+            }
+        });
+}
+
+/// One group of rows of [`residuals_and_gradient`], from row `start`: its residuals into
+/// `rs` and its share of `Aᵀr`.
+#[inline(always)]
+fn group_pass<const FMA: bool>(
+    a: Rows<'_>,
+    y: &[f64],
+    x: &[f64],
+    start: usize,
+    rs: &mut [f64],
+) -> Vec<Dot2> {
+    let prod = |s: &mut Dot2, u: f64, v: f64| {
+        if FMA {
+            s.add_prod_fma(u, v)
+        } else {
+            s.add_prod(u, v)
+        }
+    };
+    let mut acc = vec![Dot2::default(); a.p()];
+    for (t, ri) in rs.iter_mut().enumerate() {
+        let i = start + t;
+        let mut s = Dot2::default();
+        s.add(y[i]);
+        for (j, xj) in x.iter().enumerate() {
+            prod(&mut s, -a.at(i, j), *xj);
+        }
+        // What rounding r leaves out still counts in Aᵀr: with large residuals (NIST's
+        // Wampler5) it is what limits the solution's digits.
+        let (hi, lo) = s.split();
+        *ri = hi;
+        for (j, aj) in acc.iter_mut().enumerate() {
+            let aij = a.at(i, j);
+            prod(aj, aij, hi);
+            // aij·lo is ε below aij·hi: its own rounding is beyond the sum's precision.
+            aj.add(aij * lo);
+        }
+    }
+    acc
+}
+
+/// [`group_pass`] compiled for fused multiply-add: the same sums to the bit.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn group_pass_fma(
+    a: Rows<'_>,
+    y: &[f64],
+    x: &[f64],
+    start: usize,
+    rs: &mut [f64],
+) -> Vec<Dot2> {
+    group_pass::<true>(a, y, x, start, rs)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn group_pass_fma(
+    a: Rows<'_>,
+    y: &[f64],
+    x: &[f64],
+    start: usize,
+    rs: &mut [f64],
+) -> Vec<Dot2> {
+    group_pass::<false>(a, y, x, start, rs)
 }
 
 /// Solves `min ‖y − A·x‖` for a design stored as rows, by TSQR and corrected semi-normal
@@ -275,17 +339,30 @@ pub fn lstsq_rows(a: Rows<'_>, y: &[f64]) -> Option<LeastSquares> {
         qr.solve_r(k, &mut dz);
         let size = dz.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let zsize = z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        if !size.is_finite() || size >= last {
+        // Stop when no longer contracting, or when no entry of z can change: every
+        // correction under a quarter of its unit in the last place.
+        let changes = dz
+            .iter()
+            .zip(&z)
+            .any(|(d, z)| d.abs() >= 0.25 * f64::EPSILON * z.abs());
+        if !size.is_finite() || size >= last || !changes {
             break;
         }
         z.iter_mut().zip(&dz).for_each(|(z, d)| *z += d);
-        x = unscale(&z);
-        (r, g) = residuals_and_gradient(a, y, &x);
+        let next = unscale(&z);
         refinements += 1;
-        last = size;
         if size <= f64::EPSILON * zsize {
+            // A last correction at the level of z's rounding: the residuals follow it
+            // by r − A·δx (δx tiny, so each residual is within an ulp of y − A·x), and
+            // another pass over the rows could not change z further.
+            let dx: Vec<f64> = next.iter().zip(&x).map(|(n, o)| n - o).collect();
+            shift_residuals(a, &mut r, &dx);
+            x = next;
             break;
         }
+        x = next;
+        (r, g) = residuals_and_gradient(a, y, &x);
+        last = size;
     }
     let dependent = dependent_columns(&qr, k);
     Some(LeastSquares::compressed(
