@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${ROUNDS:-3}"
-bench/.venv/bin/python -c 'import statsmodels, torch, jax' 2>/dev/null || bash bench/setup.sh
+bench/.venv/bin/python -c 'import statsmodels, torch, jax, polars, sklearn' 2>/dev/null || bash bench/setup.sh
 cargo bench --bench workloads --no-run 2>/dev/null
 out=bench/results.jsonl
 : > "$out"
@@ -58,10 +58,16 @@ d3 = med("descent", "W3")
 print(f"| W3 100 points × 1000 iterations, total ms | {fmt(d3)} | {fmt(med('micrograd','W3'))}{ratio(med('micrograd','W3'), d3)} | "
       f"{fmt(med('pytorch','W3'))}{ratio(med('pytorch','W3'), d3)} | {fmt(med('jax','W3'))}{ratio(med('jax','W3'), d3)} | "
       f"{fmt(med('numpy','W3'))}{ratio(med('numpy','W3'), d3)} | {fmt(med('python','W3'))}{ratio(med('python','W3'), d3)} | — |")
+d4 = med("descent", "W4")
+print(f"| W4 `descent fit --iters 0` on a 1,000,000 × 16 CSV, total ms | {fmt(d4)} | — | — | — | — | — | "
+      f"pandas+statsmodels {fmt(med('statsmodels','W4'))}{ratio(med('statsmodels','W4'), d4)}, "
+      f"polars+NumPy {fmt(med('polars','W4'))}{ratio(med('polars','W4'), d4)}, "
+      f"pandas+scikit-learn {fmt(med('sklearn','W4'))}{ratio(med('sklearn','W4'), d4)} |")
 d5, s5 = med("descent", "W5"), med("statsmodels", "W5")
 print(f"| W5 `descent fit` on a 5,000 × 300 CSV, total ms | {fmt(d5)} | — | — | — | — | — | statsmodels {fmt(s5)}{ratio(s5, d5)} |")
 print(f"| W6 slowest of the 54 NIST nonlinear fits, ms | {fmt(med('descent', 'W6'))} | — | — | — | — | — | — |")
 peak = {r["workload"]: r["peak_rss_mb"] for r in runs if r["engine"] == "descent"}
+w4peak = {r["engine"]: r["peak_rss_mb"] for r in runs if r["workload"] == "W4"}
 bw = med("descent", "bandwidth")
 print()
 print(f"Peers' multiples of descent in parentheses. Floor: one pass over X and y per iteration on every core, "
@@ -69,6 +75,7 @@ print(f"Peers' multiples of descent in parentheses. Floor: one pass over X and y
       f"W2a {peak.get('W2a', 0):.0f} MB, W2b {peak.get('W2b', 0):.0f} MB. "
       f"W1 bytes of tape per node: {next((r['bytes_per_node'] for r in runs if r.get('bytes_per_node')), '?')}. "
       f"W1's bare tape: the chain on a Vec of (op, value) nodes of three ops and nothing else (benches/workloads.rs).")
+print(f"W4 peak memory (the f64 data are 130 MB): " + ", ".join(f"{e} {v:.0f} MB" for e, v in w4peak.items()) + ".")
 for e in errors:
     print(f"error: {e['engine']} {e['workload']}: {e['error']}")
 PY

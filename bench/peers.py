@@ -319,6 +319,55 @@ def w5_statsmodels():
     return s * 1e3, f"R² {res.rsquared:.6g} ({len(text)} chars)"
 
 
+# ---- W4: a 1,000,000 × 16 CSV (the file the Rust bench writes) read and fitted ----
+def w4_path():
+    import os
+
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "w4.csv")
+
+
+def w4_statsmodels():
+    """pandas read_csv + statsmodels OLS with its summary: the full report, as descent prints."""
+    t = time.perf_counter()
+    import pandas as pd
+    import statsmodels.api as sm
+
+    df = pd.read_csv(w4_path())
+    y = df.pop("y").to_numpy()
+    res = sm.OLS(y, sm.add_constant(df.to_numpy(), prepend=False)).fit()
+    text = str(res.summary())
+    s = time.perf_counter() - t
+    return s * 1e3, f"R² {res.rsquared:.6g} ({len(text)} chars)"
+
+
+def w4_polars():
+    """polars read_csv + NumPy lstsq: the coefficients only."""
+    t = time.perf_counter()
+    import numpy as np
+    import polars as pl
+
+    df = pl.read_csv(w4_path())
+    y = df["y"].to_numpy()
+    x = np.column_stack([df.drop("y").to_numpy(), np.ones(len(y))])
+    coef, rss, _, _ = np.linalg.lstsq(x, y, rcond=None)
+    s = time.perf_counter() - t
+    return s * 1e3, f"R² {1 - rss[0] / ((y - y.mean()) ** 2).sum():.6g}"
+
+
+def w4_sklearn():
+    """pandas read_csv + scikit-learn LinearRegression: the coefficients only."""
+    t = time.perf_counter()
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    df = pd.read_csv(w4_path())
+    y = df.pop("y").to_numpy()
+    x = df.to_numpy()
+    m = LinearRegression().fit(x, y)
+    s = time.perf_counter() - t
+    return s * 1e3, f"R² {m.score(x, y):.6g}"
+
+
 # (engine, workload) -> (function, metric, W1 chain length or None)
 RUNS = {
     ("micrograd", "W1"): (lambda: w1_micrograd(200_000), "ns_per_node", 200_000),
@@ -332,6 +381,9 @@ RUNS = {
     ("jax", "W3"): (w3_jax, "total_ms", None),
     ("numpy", "W3"): (w3_numpy, "total_ms", None),
     ("python", "W3"): (w3_python, "total_ms", None),
+    ("statsmodels", "W4"): (w4_statsmodels, "total_ms", None),
+    ("polars", "W4"): (w4_polars, "total_ms", None),
+    ("sklearn", "W4"): (w4_sklearn, "total_ms", None),
     ("statsmodels", "W5"): (w5_statsmodels, "total_ms", None),
 }
 
@@ -340,6 +392,8 @@ def versions():
     import jax
     import torch
 
+    import polars
+    import sklearn
     import statsmodels
 
     return {
@@ -347,6 +401,8 @@ def versions():
         "pytorch": torch.__version__,
         "jax": jax.__version__,
         "statsmodels": statsmodels.__version__,
+        "polars": polars.__version__,
+        "scikit-learn": sklearn.__version__,
     }
 
 

@@ -21,6 +21,11 @@
 //!   `RefCell`, no other ops. Not a floor (a tape could be leaner still); a measure of
 //!   what recording and reversing a chain costs on this machine, without an engine.
 //! - W3: 100 points, 1000 full-batch iterations at lr 1e-4 through the model crate.
+//! - W4: the `descent` program end to end on a large file, `fit bench/data/w4.csv
+//!   --target y --iters 0` (read, least squares and its full report, no gradient descent)
+//!   on a 1,000,000 × 16 CSV (about 340 MB) written here from splitmix64 the first time;
+//!   total ms and the child's peak resident memory. `bench/peers.py` times pandas +
+//!   statsmodels, polars + NumPy `lstsq` and pandas + scikit-learn on the same file.
 //! - W5: the `descent` program end to end, `fit bench/data/w5.csv --target y` with
 //!   default options (read, least squares and its report, gradient descent beside it) on
 //!   a 5,000 × 300 CSV written here from splitmix64 the first time; total ms of the
@@ -413,6 +418,93 @@ fn w3() -> (f64, String) {
     )
 }
 
+/// The W4 file: 1,000,000 rows of 16 standard-normal features and y = X·β + 0.5 +
+/// N(0, 1), written once (shortest round-trip decimals) and reused.
+fn w4_file() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/data");
+    let path = dir.join("w4.csv");
+    if path.exists() {
+        return path;
+    }
+    let (n, d) = (1_000_000, 16);
+    let mut rng = SplitMix(44);
+    let beta: Vec<f64> = (0..d).map(|j| (j as f64 - 7.5) / 5.0).collect();
+    std::fs::create_dir_all(&dir).expect("bench/data");
+    let tmp = dir.join("w4.csv.tmp");
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(&tmp).expect("creates the W4 file"));
+    use std::io::Write;
+    let header = (0..d)
+        .map(|j| format!("x{j}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    writeln!(out, "{header},y").expect("writes the W4 file");
+    for _ in 0..n {
+        let row = rng.normals(d);
+        let noise = rng.normals(1)[0];
+        let y = 0.5 + row.iter().zip(&beta).map(|(a, b)| a * b).sum::<f64>() + noise;
+        let mut line = String::new();
+        for v in &row {
+            line += &format!("{v:?},");
+        }
+        writeln!(out, "{line}{y:?}").expect("writes the W4 file");
+    }
+    out.flush().expect("writes the W4 file");
+    drop(out);
+    std::fs::rename(&tmp, &path).expect("renames the W4 file");
+    path
+}
+
+/// The largest peak resident memory of the child processes waited for, in MB.
+fn children_peak_rss_mb() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given, which is zeroed and ours.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid `who` and a valid pointer to a rusage struct.
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } == 0;
+    if ok {
+        usage.ru_maxrss as f64 / 1024.0
+    } else {
+        f64::NAN
+    }
+}
+
+/// `descent ARGS` as a child: total ms, the checksum line its output starts with `key`.
+fn run_descent(args: &[&str], key: &str) -> (f64, String) {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_descent"))
+        .args(args)
+        .output()
+        .expect("runs descent");
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or("no checksum line")
+        .to_string();
+    (ms, line)
+}
+
+fn w4() -> (f64, String) {
+    let path = w4_file();
+    run_descent(
+        &[
+            "fit",
+            &path.to_string_lossy(),
+            "--target",
+            "y",
+            "--iters",
+            "0",
+        ],
+        "R² ",
+    )
+}
+
 /// The W5 file: 5,000 rows of 300 standard-normal features and y = X·β + 1 + N(0, 1),
 /// written once (shortest round-trip decimals) and reused.
 fn w5_file() -> std::path::PathBuf {
@@ -448,24 +540,7 @@ fn w5_file() -> std::path::PathBuf {
 
 fn w5() -> (f64, String) {
     let path = w5_file();
-    let t = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_descent"))
-        .args(["fit", &path.to_string_lossy(), "--target", "y"])
-        .output()
-        .expect("runs descent");
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    assert!(
-        out.status.success(),
-        "W5: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let r2 = text
-        .lines()
-        .find(|l| l.starts_with("R² "))
-        .unwrap_or("no R²")
-        .to_string();
-    (ms, r2)
+    run_descent(&["fit", &path.to_string_lossy(), "--target", "y"], "R² ")
 }
 
 fn w6() -> (f64, String) {
@@ -550,6 +625,7 @@ fn run_one(name: &str, rounds: usize) {
             "floor" => floor(&x, &y),
             "bandwidth" => bandwidth(&x, &y),
             "W3" => w3(),
+            "W4" => w4(),
             "W5" => w5(),
             "W6" => w6(),
             other => panic!("no workload {other}"),
@@ -559,7 +635,7 @@ fn run_one(name: &str, rounds: usize) {
     }
     let unit = match name {
         "W1" | "W1bare" => "ns_per_node",
-        "W3" | "W5" => "total_ms",
+        "W3" | "W4" | "W5" => "total_ms",
         "W6" => "max_ms_per_fit",
         "bandwidth" => "ms_per_pass",
         _ => "ms_per_iteration",
@@ -569,10 +645,15 @@ fn run_one(name: &str, rounds: usize) {
     } else {
         String::new()
     };
+    // The program's workloads run as a child: its peak, not this process's.
+    let peak = if matches!(name, "W4" | "W5") {
+        children_peak_rss_mb()
+    } else {
+        peak_rss_mb()
+    };
     println!(
-        "{{\"engine\":\"descent\",\"workload\":\"{name}\",\"{unit}\":{},\"rounds\":{rounds},\"peak_rss_mb\":{:.1}{extra},\"checksum\":{:?}}}",
+        "{{\"engine\":\"descent\",\"workload\":\"{name}\",\"{unit}\":{},\"rounds\":{rounds},\"peak_rss_mb\":{peak:.1}{extra},\"checksum\":{:?}}}",
         median(times),
-        peak_rss_mb(),
         sum
     );
 }
@@ -607,6 +688,7 @@ fn main() {
         "floor",
         "bandwidth",
         "W3",
+        "W4",
         "W5",
         "W6",
     ] {
@@ -675,6 +757,17 @@ fn main() {
         "{:<52} {:>12.3}",
         "W3 100 points × 1000 iterations, total ms",
         get("W3", "total_ms")
+    );
+    println!(
+        "{:<52} {:>12.1}",
+        "W4 descent fit --iters 0, 1M × 16 CSV, total ms",
+        get("W4", "total_ms")
+    );
+    println!(
+        "{:<52} {:>12.0} {:>9.2}×",
+        "W4 peak MB (f64 data 130 MB)",
+        get("W4", "peak_rss_mb"),
+        get("W4", "peak_rss_mb") / ((1_000_000 * 17 * 8) as f64 / (1 << 20) as f64)
     );
     println!(
         "{:<52} {:>12.1}",
