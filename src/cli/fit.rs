@@ -5,6 +5,8 @@
 //! figure is computed where the report says: statistics at the solution.
 
 use super::{num, plot, Data, Fail};
+
+mod stream;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use model::*;
@@ -84,6 +86,11 @@ pub(super) struct Fit {
     /// Write pictures (SVG) into this directory.
     #[arg(long)]
     plot: Option<String>,
+    /// Read the file once in batches and never hold it (files larger than memory): the
+    /// least-squares solution by TSQR with its classical report, and gradient descent's
+    /// full-batch steps from the rows' sufficient statistics.
+    #[arg(long)]
+    stream: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -592,6 +599,9 @@ fn predict_with(fitted: &Fitted, c: &[f64], x: &Tensor) -> Option<Tensor> {
 }
 
 pub(super) fn fit(f: &Fit) -> Result<(), Fail> {
+    if f.stream {
+        return stream::fit_stream(f);
+    }
     check_options(f)?;
     let (formula, raw) = match &f.model {
         Some(text) => {
@@ -1438,15 +1448,26 @@ fn print_report(r: &Report) {
     );
 }
 
-/// The exact solution's table, descent beside it.
-fn print_reference_table(r: &Report, reference: &Reference) {
-    let o = reference.ols.as_ref();
-    let beside = if r.solved.is_some() {
-        r.optimizer
-    } else {
-        "gradient descent"
-    };
-    out!("\n{}, with {beside} beside it:", reference.method);
+/// An exact solution as the tables show it.
+pub(super) struct Solution<'a> {
+    pub method: &'a str,
+    /// What is beside it: "gradient descent", "lm", ...
+    pub beside: &'a str,
+    /// The column heading of what is beside it.
+    pub label: &'a str,
+    pub ols: Option<&'a Ols>,
+    pub estimates: &'a [Option<f64>],
+}
+
+/// The solution's table with the fitted coefficients and their gaps beside it, and its
+/// statistics.
+pub(super) fn print_solution(
+    sol: &Solution<'_>,
+    coefficients: &[(String, f64)],
+    gaps: &[Option<(f64, bool)>],
+) {
+    let o = sol.ols;
+    out!("\n{}, with {} beside it:", sol.method, sol.beside);
     if o.is_some() {
         out!(
             "{:<14} {:>12} {:>11} {:>9} {:>7} {:>12} {:>12} {:>12} {:>10}",
@@ -1457,7 +1478,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             "P>|t|",
             "[0.025",
             "0.975]",
-            r.label(),
+            sol.label,
             "gap"
         );
     } else {
@@ -1465,13 +1486,12 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             "{:<14} {:>12} {:>12} {:>10}",
             "coefficient",
             "estimate",
-            r.label(),
+            sol.label,
             "gap"
         );
     }
-    for (i, (name, v)) in r.coefficients.iter().enumerate() {
-        let gap = r
-            .gaps
+    for (i, (name, v)) in coefficients.iter().enumerate() {
+        let gap = gaps
             .get(i)
             .copied()
             .flatten()
@@ -1506,7 +1526,7 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             }
             None => out!(
                 "{name:<14} {:>12} {:>12} {gap:>10}",
-                g(reference.coef[i]),
+                g(sol.estimates[i]),
                 tape::fmt_g(*v)
             ),
         }
@@ -1590,6 +1610,26 @@ fn print_reference_table(r: &Report, reference: &Reference) {
             out!("condition number infinite: the design is singular");
         }
     }
+}
+
+/// The exact solution's table, descent beside it.
+fn print_reference_table(r: &Report, reference: &Reference) {
+    let beside = if r.solved.is_some() {
+        r.optimizer
+    } else {
+        "gradient descent"
+    };
+    print_solution(
+        &Solution {
+            method: reference.method,
+            beside,
+            label: r.label(),
+            ols: reference.ols.as_ref(),
+            estimates: &reference.coef,
+        },
+        &r.coefficients,
+        &r.gaps,
+    );
     match r.reached() {
         Some(true) if r.gaps.len() < r.coefficients.len() => out!(
             "\n{} reached the solution's predictions (within 1e-6 of the target's scale); with dependent columns its coefficients are one of many equally good sets",

@@ -320,15 +320,15 @@ fn load(d: &Data) -> Result<Dataset, String> {
     };
     let data =
         parse_csv_from(open(&d.file)?, display(&d.file), &opts).map_err(|e| e.to_string())?;
-    check_names(&d.file, &data)?;
+    check_names(&d.file, &data.target, &data.features)?;
     Ok(data)
 }
 
 /// Refuses column names that would make a saved model ambiguous: a name used twice
 /// among the features and the target, or a feature named `(intercept)`.
-fn check_names(file: &str, data: &Dataset) -> Result<(), String> {
-    let mut seen: Vec<&str> = vec![data.target.as_str()];
-    for f in &data.features {
+fn check_names(file: &str, target: &str, features: &[String]) -> Result<(), String> {
+    let mut seen: Vec<&str> = vec![target];
+    for f in features {
         if f == model::INTERCEPT {
             return Err(format!(
                 "{file}: a feature column is named '(intercept)', the name of the model's constant term: rename it"

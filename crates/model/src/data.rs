@@ -367,6 +367,58 @@ pub fn parse_csv_from(
     })
 }
 
+/// A consumer of streamed rows (see [`stream_csv`]): a batch of rows, row-major, and how
+/// many values each row has.
+pub type RowSink<'a> = dyn FnMut(&[f64], usize) -> Result<(), DataError> + 'a;
+
+/// Reads a CSV source in one pass without holding it: `sink` gets the rows in batches,
+/// row-major, each row's features (as `opts` chooses them) then its target, with the
+/// number of values a row has. Returns the
+/// feature names, the target's name and the number of rows. Text columns are an error
+/// (their levels are not known until the end), and so is the mean policy for missing
+/// values (the means are not known until the end).
+///
+/// ```
+/// use model::{stream_csv, CsvOptions};
+/// let mut sum = 0.0;
+/// let (features, target, rows) = stream_csv(&b"x,y\n1,2\n3,4\n"[..], "mem.csv", &CsvOptions::new("y"), &mut |batch, _| {
+///     sum += batch.iter().sum::<f64>();
+///     Ok(())
+/// }).unwrap();
+/// assert_eq!((features, target, rows, sum), (vec!["x".to_string()], "y".to_string(), 2, 10.0));
+/// ```
+pub fn stream_csv(
+    source: impl std::io::Read,
+    name: &str,
+    opts: &CsvOptions,
+    sink: &mut RowSink<'_>,
+) -> Result<(Vec<String>, String, usize), DataError> {
+    if opts.missing == Missing::Mean {
+        return Err(DataError::Rejected {
+            message: "--missing mean needs every row before the first is used: use drop or ffill when streaming".into(),
+        });
+    }
+    let table = crate::reader::stream_table(
+        source,
+        name,
+        opts.header,
+        opts.missing,
+        opts.delimiter,
+        |resolve, names| {
+            let target = resolve(&opts.target)?;
+            let features: Vec<usize> = match &opts.features {
+                Some(cols) => cols.iter().map(resolve).collect::<Result<_, _>>()?,
+                None => (0..names.len()).filter(|&i| i != target).collect(),
+            };
+            Ok(features.into_iter().chain([target]).collect())
+        },
+        sink,
+    )?;
+    let mut names = table.names;
+    let target = names.pop().unwrap_or_default();
+    Ok((names, target, table.rows))
+}
+
 /// [`parse_csv_from`] with the target and features chosen from the header's names by
 /// `pick` (which may refuse with [`DataError::Rejected`]): one pass even when the
 /// columns depend on the header, as a formula's do. `opts.target` and `opts.features`

@@ -41,8 +41,8 @@ pub use closed::{
 };
 pub use data::{
     csv_columns, encode_columns, encode_keeping, load_csv, parse_columns, parse_csv,
-    parse_csv_from, parse_csv_with, split_chronological, split_shuffled, synthetic, Categorical,
-    Column, CsvOptions, DataError, Dataset, Missing, Standardizer,
+    parse_csv_from, parse_csv_with, split_chronological, split_shuffled, stream_csv, synthetic,
+    Categorical, Column, CsvOptions, DataError, Dataset, Missing, RowSink, Standardizer,
 };
 pub use eigen::symmetric_eigenvalues;
 pub use enet::elastic_net;
@@ -66,5 +66,5 @@ pub use train::{
     curvature, curvature_at, evaluate, objective, train, Curvature, History, Progress, Schedule,
     TrainConfig, TrainError,
 };
-pub use tsqr::{lstsq_rows, tsqr_rows, Rows, Tsqr, CSNE_MAX_COND};
+pub use tsqr::{lstsq_rows, tsqr_rows, Rows, StreamedOls, Tsqr, CSNE_MAX_COND};
 pub use xprec::{dot2, Dd, Dot2};

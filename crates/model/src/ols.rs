@@ -159,7 +159,8 @@ pub fn ols(x: &[f64], n: usize, names: &[&str], y: &[f64], cov: CovType) -> Resu
             c[0] != 0.0 && c.iter().all(|v| *v == c[0])
         })
         .collect();
-    Ok(report(ls, &constant, names, y, cov, |ls, omega| {
+    let sums = sums_of_squares(&ls.residuals, y, constant.contains(&true));
+    Ok(report(ls, &constant, names, sums, cov, |ls, omega| {
         ls.sandwich(omega)
     }))
 }
@@ -214,9 +215,45 @@ pub fn ols_rows(a: Rows<'_>, names: &[&str], y: &[f64], cov: CovType) -> Result<
             }
         })
         .collect();
-    Ok(report(ls, &constant, names, y, cov, |ls, omega| {
+    let sums = sums_of_squares(&ls.residuals, y, constant.contains(&true));
+    Ok(report(ls, &constant, names, sums, cov, |ls, omega| {
         sandwich_rows(ls, a, omega)
     }))
+}
+
+/// The classical report of a TSQR solution whose rows are gone (`StreamedOls`).
+pub(crate) fn report_streamed(
+    ls: LeastSquares,
+    constant: &[bool],
+    names: &[&str],
+    sums: (usize, f64, f64),
+) -> Ols {
+    report(ls, constant, names, sums, CovType::Nonrobust, |_, _| {
+        unreachable!("a streamed fit reports the classical covariance")
+    })
+}
+
+/// `(n, RSS, TSS)`: the residual sum of squares and the total sum of squares about the
+/// mean (centred, with a constant) or about 0, each summed in twice the working precision.
+fn sums_of_squares(residuals: &[f64], y: &[f64], centred: bool) -> (usize, f64, f64) {
+    let n = y.len();
+    let mut rss = Dot2::default();
+    for r in residuals {
+        rss.add_prod(*r, *r);
+    }
+    let center = if centred {
+        let mut s = Dot2::default();
+        y.iter().for_each(|v| s.add(*v));
+        s.value() / n as f64
+    } else {
+        0.0
+    };
+    let mut tss = Dot2::default();
+    for v in y {
+        let d = v - center;
+        tss.add_prod(d, d);
+    }
+    (n, rss.value(), tss.value())
 }
 
 /// The report at a least-squares solution: `constant` marks the constant columns,
@@ -225,35 +262,16 @@ fn report(
     ls: LeastSquares,
     constant: &[bool],
     names: &[&str],
-    y: &[f64],
+    (n, rss, tss): (usize, f64, f64),
     cov: CovType,
     sandwich: impl Fn(&LeastSquares, &(dyn Fn(usize, f64) -> f64 + Sync)) -> Vec<Vec<f64>>,
 ) -> Ols {
-    let (n, p) = (y.len(), names.len());
+    let p = names.len();
     let k = ls.rank;
     let has_constant = constant.contains(&true);
     let df_resid = n - k;
     let kc = usize::from(has_constant);
     let df_model = k.saturating_sub(kc);
-    let mut rss_acc = Dot2::default();
-    for r in &ls.residuals {
-        rss_acc.add_prod(*r, *r);
-    }
-    let rss = rss_acc.value();
-    // Total sum of squares about the mean (centred) or about 0 (uncentred).
-    let center = if has_constant {
-        let mut s = Dot2::default();
-        y.iter().for_each(|v| s.add(*v));
-        s.value() / n as f64
-    } else {
-        0.0
-    };
-    let mut tss_acc = Dot2::default();
-    for v in y {
-        let d = v - center;
-        tss_acc.add_prod(d, d);
-    }
-    let tss = tss_acc.value();
     let r_squared = if tss > 0.0 { 1.0 - rss / tss } else { f64::NAN };
     let sigma2 = (df_resid > 0).then(|| rss / df_resid as f64);
     let vcov: Option<Vec<Vec<f64>>> = sigma2.map(|s2| match cov {

@@ -120,12 +120,57 @@ struct Rows<'a> {
     /// Cells waiting for the mean policy: (row, chosen column).
     holes: Vec<(usize, usize)>,
     row: Vec<Option<f64>>,
+    /// The last row handed to a sink, for forward filling.
+    last: Vec<f64>,
 }
 
+pub(crate) use crate::data::RowSink as Sink;
+
+/// Rows handed to a sink at a time in the csv reader's path.
+const SINK_ROWS: usize = 1 << 14;
+
 impl Rows<'_> {
+    /// Hands the rows held to the sink, if there is one (a streamed table's `values` hold
+    /// only the rows not yet handed over).
+    fn flush(&mut self, sink: &mut Option<&mut Sink<'_>>) -> Result<(), DataError> {
+        let k = self.columns.len();
+        if let Some(sink) = sink {
+            if self.values.len() >= k.max(1) {
+                sink(&self.values, k)?;
+                self.last.clear();
+                self.last
+                    .extend_from_slice(&self.values[self.values.len() - k..]);
+                self.values.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Column `j` of the last row kept.
+    fn last_value(&self, j: usize) -> f64 {
+        let k = self.columns.len();
+        if self.values.len() >= k {
+            self.values[self.values.len() - k + j]
+        } else {
+            self.last[j]
+        }
+    }
+
     /// True when every chosen column is read as a number (the fast path's condition).
     fn all_numeric(&self) -> bool {
         self.keep_from == usize::MAX && self.levels.iter().all(Option::is_none)
+    }
+
+    /// Room for `more` values, or a message that the data do not fit in memory.
+    fn reserve(&mut self, more: usize) -> Result<(), DataError> {
+        self.values.try_reserve(more).map_err(|_| DataError::Rejected {
+            message: format!(
+                "{}: out of memory after {} rows ({} MB of numbers): descent fit --stream reads a file of any size",
+                self.path,
+                self.rows,
+                (self.values.len() * 8) >> 20
+            ),
+        })
     }
 
     /// Takes a row whose chosen values all parsed as finite numbers.
@@ -189,7 +234,7 @@ impl Rows<'_> {
                     // A text value in a feature column: the column is categorical. The
                     // rows before it become levels too, written as Rust prints them.
                     let mut lv = IndexMap::new();
-                    for i in 0..self.rows {
+                    for i in 0..self.values.len() / k {
                         let v = self.values[i * k + j];
                         if !v.is_nan() {
                             self.values[i * k + j] = level_code(&mut lv, &format!("{v}"));
@@ -254,7 +299,7 @@ impl Rows<'_> {
                                     name,
                                 });
                             }
-                            self.row[j] = Some(self.values[(self.rows - 1) * k + j]);
+                            self.row[j] = Some(self.last_value(j));
                         }
                     }
                 }
@@ -267,6 +312,7 @@ impl Rows<'_> {
                 }
             }
         }
+        self.reserve(k)?;
         for j in 0..k {
             self.values.push(self.row[j].unwrap_or(f64::NAN));
         }
@@ -298,6 +344,8 @@ fn read_lines(
     chunk: usize,
 ) -> std::io::Result<(Vec<u8>, usize, bool)> {
     buf.clear();
+    // Exactly a chunk and the carried line: growing by doubling would hold twice that.
+    buf.reserve_exact((chunk + carry.len()).saturating_sub(buf.capacity()));
     buf.extend_from_slice(carry);
     loop {
         let before = buf.len();
@@ -335,6 +383,7 @@ fn take_parts(
 ) -> Result<(), DataError> {
     let k = acc.columns.len();
     for (kinds, values) in parts {
+        acc.reserve(values.len())?;
         let mut next = values.chunks_exact(k.max(1));
         for kind in kinds {
             *lines += 1;
@@ -666,7 +715,38 @@ pub(crate) fn read_table<R: Read>(
         fast: true,
     };
     read_table_tuned(
-        source, name, header, missing, delimiter, text, choose, tuning,
+        source, name, header, missing, delimiter, text, choose, tuning, None,
+    )
+}
+
+/// [`read_table`] handing the rows to `sink` in batches as they are read, so that the
+/// table is never held whole (the returned table's `values` are empty; text columns are
+/// read as errors, and the mean policy, which needs every row first, is the caller's to
+/// refuse).
+pub(crate) fn stream_table<R: Read>(
+    source: R,
+    name: &str,
+    header: Option<bool>,
+    missing: Missing,
+    delimiter: Option<u8>,
+    choose: impl FnOnce(&Resolve<'_>, &[String]) -> Result<Vec<usize>, DataError>,
+    sink: &mut Sink<'_>,
+) -> Result<Table, DataError> {
+    // Smaller chunks: what is held at once is a few chunks and their numbers.
+    let tuning = Tuning {
+        chunk: CHUNK / 8,
+        fast: true,
+    };
+    read_table_tuned(
+        source,
+        name,
+        header,
+        missing,
+        delimiter,
+        Text::None,
+        choose,
+        tuning,
+        Some(sink),
     )
 }
 
@@ -688,6 +768,7 @@ fn read_table_tuned<R: Read>(
     text: Text,
     choose: impl FnOnce(&Resolve<'_>, &[String]) -> Result<Vec<usize>, DataError>,
     tuning: Tuning,
+    mut sink: Option<&mut Sink<'_>>,
 ) -> Result<Table, DataError> {
     let path = name.to_string();
     let io = |e: std::io::Error| DataError::Io {
@@ -824,6 +905,7 @@ fn read_table_tuned<R: Read>(
             .collect(),
         holes: Vec::new(),
         row: vec![None; k],
+        last: Vec::new(),
     };
     if !has_header {
         acc.take(&first, first_line, None)?;
@@ -870,7 +952,8 @@ fn read_table_tuned<R: Read>(
                     s.spawn(move |_| *plain_chunk = parse_chunk(&bytes[..*cut], layout, pieces));
                 }
                 if let Some((bytes, parts)) = &prev {
-                    taken = take_parts(&mut acc, bytes, parts, delim, &mut lines, &mut record);
+                    taken = take_parts(&mut acc, bytes, parts, delim, &mut lines, &mut record)
+                        .and_then(|()| acc.flush(&mut sink));
                 }
                 if let Some((bytes, cut, false)) = &cur {
                     let buf = std::mem::take(&mut spare_bytes);
@@ -907,9 +990,13 @@ fn read_table_tuned<R: Read>(
         while let Some(line) = reader.next(&mut record, &path)? {
             if !blank(&record) {
                 acc.take(&record, line, None)?;
+                if acc.values.len() >= SINK_ROWS * k.max(1) {
+                    acc.flush(&mut sink)?;
+                }
             }
         }
     }
+    acc.flush(&mut sink)?;
     let Rows {
         mut values,
         rows,
@@ -986,6 +1073,7 @@ mod tests {
             text,
             |_, names| Ok((0..names.len()).collect()),
             Tuning { chunk, fast },
+            None,
         )
         .map(|t| {
             (
@@ -1043,7 +1131,26 @@ mod tests {
             let text = if text { Text::AllButLast } else { Text::None };
             let slow = read(s.as_bytes(), missing, text, chunk, false);
             let fast = read(s.as_bytes(), missing, text, chunk, true);
-            prop_assert_eq!(fast, slow);
+            prop_assert_eq!(&fast, &slow);
+            // Streamed, the rows handed over are the table's.
+            if text == Text::None && missing != Missing::Mean {
+                let mut got: Vec<u64> = Vec::new();
+                let streamed = read_table_tuned(
+                    s.as_bytes(), "t.csv", None, missing, None, Text::None,
+                    |_, names| Ok((0..names.len()).collect()),
+                    Tuning { chunk, fast: true },
+                    Some(&mut |rows: &[f64], _| {
+                        got.extend(rows.iter().map(|v| v.to_bits()));
+                        Ok(())
+                    }),
+                )
+                .map(|t| t.rows)
+                .map_err(|e| e.to_string());
+                prop_assert_eq!(streamed, slow.clone().map(|t| t.1));
+                if let Ok(t) = &slow {
+                    prop_assert_eq!(&got, &t.2);
+                }
+            }
         }
     }
 }
@@ -1073,6 +1180,7 @@ mod line_numbers {
                     Text::None,
                     |_, names| Ok((0..names.len()).collect()),
                     Tuning { chunk: 4, fast },
+                    None,
                 )
                 .err()
                 .map(|e| e.to_string())
