@@ -1425,6 +1425,10 @@ fn print_report(r: &Report) {
             tape::fmt_g(c.lambda_min)
         )
     });
+    if r.history.iterations == 0 {
+        out!("\ndescent: not run (--iters 0)");
+        return;
+    }
     let stop = if r.history.converged {
         format!(
             "converged: loss and parameters changed by less than {} (relative)",
@@ -1630,7 +1634,11 @@ fn print_reference_table(r: &Report, reference: &Reference) {
         &r.coefficients,
         &r.gaps,
     );
+    let not_run = r.solved.is_none() && r.history.iterations == 0;
     match r.reached() {
+        _ if not_run => out!(
+            "\ngradient descent was not run (--iters 0): its column holds the starting values"
+        ),
         Some(true) if r.gaps.len() < r.coefficients.len() => out!(
             "\n{} reached the solution's predictions (within 1e-6 of the target's scale); with dependent columns its coefficients are one of many equally good sets",
             r.method()

@@ -229,7 +229,11 @@ pub(in crate::cli) fn fit_stream(f: &Fit) -> Result<(), Fail> {
             &coefficients,
             &gaps,
         );
-        if reached {
+        if history.iterations == 0 {
+            out!(
+                "\ngradient descent was not run (--iters 0): its column holds the starting values"
+            );
+        } else if reached {
             out!("\ndescent reached the solution: every coefficient within 1e-4 of it (relative), or moving the predictions by at most 1e-6 of the target's scale");
         } else {
             out!("\nnote: descent has not reached the solution; the table's statistics are at the solution. Try more --iters, or another --lr");
