@@ -882,15 +882,19 @@ impl Inner {
         let node = &self.nodes[i];
         let Kind::Scalar(y) = node.value.kind() else {
             return match node.op {
-                Const | Param => Some(0.0),
+                Const | Param => Some(UNREACHED),
                 _ => None,
             };
         };
+        // Off the path to the output: its rule must not run (0·∞ would be NaN).
+        if is_unreached(g) {
+            return Some(UNREACHED);
+        }
         // Rank 0 is known here, so the value is the slot's bits as they are.
         let val = |j: Id| f64::from_bits(self.nodes[j as usize].value.0);
-        let mut carry = 0.0;
+        let mut carry = UNREACHED;
         let mut put = |j: Id, d: Option<f64>| {
-            let d = d.unwrap_or(0.0);
+            let d = d.unwrap_or(UNREACHED);
             if j as usize + 1 == i {
                 carry += d;
             } else {
@@ -1769,7 +1773,7 @@ impl<'t> Var<'t> {
         let n = self.id as usize + 1;
         let (mut scalars, mut tensors) = std::mem::take(&mut self.tape.inner.borrow_mut().spare);
         scalars.clear();
-        scalars.resize(n, 0.0);
+        scalars.resize(n, UNREACHED);
         let inner = self.tape.inner.borrow();
         tensors.clear();
         tensors.extend((0..inner.tensors.len()).map(|_| None));
@@ -1785,12 +1789,12 @@ impl<'t> Var<'t> {
         }
         let fast = !inner.detect_anomaly;
         // The part of node i's adjoint that node i + 1 passed on in a register.
-        let mut carry = 0.0;
+        let mut carry = UNREACHED;
         let first = (inner.first_op as usize).min(n);
         for i in (first..n).rev() {
             let g = grads.scalars[i] + carry;
             grads.scalars[i] = g;
-            carry = 0.0;
+            carry = UNREACHED;
             if fast {
                 if let Some(c) = inner.backward_scalar(i, g, &mut grads.scalars) {
                     carry = c;
@@ -1803,6 +1807,28 @@ impl<'t> Var<'t> {
             grads.scalars[first - 1] += carry; // the leaf just before the first op
         }
         grads
+    }
+}
+
+/// The adjoint a rank-0 node starts with: −0 is the identity of addition (−0 + x is x
+/// for every x, +0 included), so any contribution, even +0, leaves a different bit
+/// pattern, and a node still holding −0 was never reached from the output. Its backward
+/// rule is then skipped, as PyTorch skips a node off the path: 0·∞ would otherwise put a
+/// NaN into its inputs. (A node reached only by contributions of −0 counts as unreached;
+/// its rule would add only zeros, or NaN where a local derivative is infinite.)
+const UNREACHED: f64 = -0.0;
+
+#[inline(always)]
+fn is_unreached(g: f64) -> bool {
+    g.to_bits() == UNREACHED.to_bits()
+}
+
+/// An adjoint as read: a node never reached has gradient 0.
+fn reached_or_zero(g: f64) -> f64 {
+    if is_unreached(g) {
+        0.0
+    } else {
+        g
     }
 }
 
@@ -1851,6 +1877,7 @@ impl<'t> Gradients<'t> {
         }
         let need = [0, 1].map(|k| ins.get(k).is_some_and(|&j| inner.requires_grad(j)));
         let g = match node.value.kind() {
+            Kind::Scalar(_) if is_unreached(self.scalars[i]) => return,
             Kind::Scalar(_) => Tensor::scalar(self.scalars[i]),
             Kind::Tensor(k) => match &self.tensors[k as usize] {
                 Some(g) => g.clone(),
@@ -1878,6 +1905,9 @@ impl<'t> Gradients<'t> {
             return false;
         };
         let g = self.scalars[i];
+        if is_unreached(g) {
+            return true;
+        }
         for (&input, d) in inputs.iter().zip(saved) {
             if inner.requires_grad(input) {
                 self.put_scaled(inner, i, input, d, g);
@@ -1944,7 +1974,7 @@ impl<'t> Gradients<'t> {
             return None;
         }
         Some(match inner.nodes[id].value.kind() {
-            Kind::Scalar(_) => Tensor::scalar(self.scalars[id]),
+            Kind::Scalar(_) => Tensor::scalar(reached_or_zero(self.scalars[id])),
             Kind::Tensor(k) => match &self.tensors[k as usize] {
                 Some(g) => g.clone(),
                 None => Tensor::zeros(inner.tensors[k as usize].shape()),
@@ -2301,6 +2331,53 @@ impl<'t> std::ops::Neg for Var<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19's reproducers: a value recorded before the output but off its path does
+    /// not touch a gradient. The expected figures are PyTorch's (float64): the gradient of
+    /// the output alone, since PyTorch never visits a node off the path.
+    #[test]
+    fn nodes_off_the_path_to_the_output_change_no_gradient() {
+        // x = 0: sqrt's local derivative is ∞; PyTorch gives d(2x)/dx = 2.
+        let tape = Tape::new();
+        let x = tape.param(0.0);
+        let _ = x.sqrt();
+        let y = x * 2.0;
+        assert_eq!(y.backward().get(x).item(), 2.0);
+        let mut out = Vec::new();
+        y.backward_into([x], &mut out);
+        assert_eq!(out[0].item(), 2.0);
+        assert_eq!(tape.grad(y, &[x], false)[0].value().item(), 2.0);
+        // exp(w²) kept for logging overflows at w = 30; loss = w² + 1 has gradient 60.
+        let tape = Tape::new();
+        let w = tape.param(30.0);
+        let logged = (w * w).exp();
+        let loss = w * w + 1.0;
+        assert!(logged.value().item().is_infinite());
+        assert_eq!(loss.backward().get(w).item(), 60.0);
+        // 1/x and ln(x) at 0 off the path.
+        let tape = Tape::new();
+        let x = tape.param(0.0);
+        let _ = 1.0 / x;
+        let _ = x.ln();
+        let y = x * 3.0 + 1.0;
+        assert_eq!(y.backward().get(x).item(), 3.0);
+        // On the path, 0·∞ is NaN, as in PyTorch (torch.sqrt(x) * 0 at x = 0).
+        let tape = Tape::new();
+        let x = tape.param(0.0);
+        let y = x.sqrt() * 0.0;
+        assert!(y.backward().get(x).item().is_nan());
+        // A parameter off the path reads 0, not −0.
+        let tape = Tape::new();
+        let (a, b) = (tape.param(1.0), tape.param(2.0));
+        let g = (a * 3.0).backward();
+        assert_eq!(g.get(b).item().to_bits(), 0.0f64.to_bits());
+        // Anomaly mode takes the general path: the same answer, and no false alarm.
+        let tape = Tape::new();
+        tape.set_detect_anomaly(true);
+        let x = tape.param(0.0);
+        let _ = x.sqrt();
+        assert_eq!((x * 2.0).backward().get(x).item(), 2.0);
+    }
 
     #[test]
     fn compound_assignment_and_integer_scalars_record_the_op() {
