@@ -47,6 +47,7 @@ fn fit_check_sweep_and_demo_output() {
     ]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("sweep", out);
+    let _ = std::fs::remove_dir_all("target/cli-test/demo-snapshot");
     let (code, out, _) = descent(&["--plot", "target/cli-test/demo-snapshot"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("demo", out);
@@ -1708,6 +1709,54 @@ fn stream_fits_what_the_whole_file_fits_in_memory_that_does_not_grow() {
     // fails is the data's, the message names --stream; any other aborts.)
     let (code, _, err) = run_on_big_rows(&args, Some("100000000"));
     assert_ne!(code, 0, "{err}");
+}
+
+#[test]
+fn pictures_never_replace_a_file_nobody_asked_to_replace() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pictures-force");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_string_lossy().to_string();
+    // A user's own loss.svg in the folder: fit --plot refuses, --force replaces it.
+    std::fs::write(dir.join("loss.svg"), "mine").unwrap();
+    let args = [
+        "fit",
+        "tests/data/small.csv",
+        "--target",
+        "score",
+        "--plot",
+        &d,
+    ];
+    let (code, _, err) = descent(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("loss.svg exists: give --force"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("loss.svg")).unwrap(),
+        "mine"
+    );
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let (code, _, err) = descent(&forced);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(dir.join("loss.svg"))
+        .unwrap()
+        .contains("<svg"));
+    // The demo never writes into a folder it did not make: it takes a fresh one beside it,
+    // and reuses its own on the next run.
+    let user = dir.join("plots");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(user.join("fit.svg"), "mine").unwrap();
+    let u = user.to_string_lossy().to_string();
+    for _ in 0..2 {
+        let (code, out, err) = descent(&["--plot", &u]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(&format!("{u}-2/")), "{out}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(user.join("fit.svg")).unwrap(),
+        "mine"
+    );
+    assert!(!dir.join("plots-3").exists());
 }
 
 mod model_files {

@@ -24,7 +24,34 @@ fn descend(data: &Dataset, lr: f64, iters: usize) -> (Linear, Vec<f64>, Vec<(f64
 
 /// The demo on data descent generates: the hours-studied tutorial, fitted, checked and
 /// drawn into `dir`.
+/// The demo's picture folder: `dir` when it does not exist yet or is one descent made
+/// (it holds the marker file), else the first of `dir-2`, `dir-3`, … that is: the demo
+/// never replaces a file the user did not ask for.
+fn own_folder(dir: &str) -> Result<String, String> {
+    const MARK: &str = ".descent-pictures";
+    for k in 1..1000 {
+        let name = if k == 1 {
+            dir.to_string()
+        } else {
+            format!("{dir}-{k}")
+        };
+        let path = std::path::Path::new(&name);
+        if path.join(MARK).exists() {
+            return Ok(name);
+        }
+        if !path.exists() {
+            std::fs::create_dir_all(path).map_err(|e| format!("--plot {name}: {e}"))?;
+            std::fs::write(path.join(MARK), "pictures written by descent's demo\n")
+                .map_err(|e| format!("--plot {name}: {e}"))?;
+            return Ok(name);
+        }
+    }
+    Err(format!("--plot {dir}: no free folder name beside it"))
+}
+
 pub(super) fn demo(dir: &str) -> Result<(), String> {
+    let dir = &own_folder(dir)?;
+    plot::REPLACE.store(true, std::sync::atomic::Ordering::Relaxed);
     let data = synthetic(100, &[1.32], 7.9, 10.0, (25.0, 70.0), 2017);
     out!("descent demo: 100 (hours studied, test score) points, generated with seed 2017\n");
     let lin = Linear::new(1, 1, Init::Zeros);

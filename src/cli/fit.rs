@@ -86,6 +86,9 @@ pub(super) struct Fit {
     /// Write pictures (SVG) into this directory.
     #[arg(long)]
     plot: Option<String>,
+    /// Replace pictures that already exist in the --plot folder.
+    #[arg(long)]
+    force: bool,
     /// Read the file once in batches and never hold it (files larger than memory): the
     /// least-squares solution by TSQR with its classical report, and gradient descent's
     /// full-batch steps from the rows' sufficient statistics.
@@ -615,6 +618,7 @@ pub(super) fn fit(f: &Fit) -> Result<(), Fail> {
         save(&report, path, &f.data.file)?;
     }
     if let Some(dir) = &f.plot {
+        plot::REPLACE.store(f.force, std::sync::atomic::Ordering::Relaxed);
         plot::fit_pictures(&report, dir)?;
     }
     if f.data.json {

@@ -130,7 +130,7 @@ pub(super) fn scatter_line(
     let mut svg = String::new();
     draw(&mut svg)
         .map_err(|e| format!("drawing {path}: {e}"))
-        .and_then(|()| super::write_atomic(path, svg.as_bytes(), &[]))
+        .and_then(|()| write_picture(path, &svg))
 }
 
 /// Predicted against actual, one colour per split, with the line y = x.
@@ -167,7 +167,7 @@ pub(super) fn predicted_vs_actual(
     let mut svg = String::new();
     draw(&mut svg)
         .map_err(|e| format!("drawing {path}: {e}"))
-        .and_then(|()| super::write_atomic(path, svg.as_bytes(), &[]))
+        .and_then(|()| write_picture(path, &svg))
 }
 
 /// Loss curves on a log scale: (label, points (iteration, loss)). Given the optimum, the
@@ -239,7 +239,7 @@ pub(super) fn loss_curves(
     let mut svg = String::new();
     draw(&mut svg)
         .map_err(|e| format!("drawing {path}: {e}"))
-        .and_then(|()| super::write_atomic(path, svg.as_bytes(), &[]))
+        .and_then(|()| write_picture(path, &svg))
 }
 
 /// Contour lines of `loss` over a rectangle (log-spaced levels), with paths on top.
@@ -333,7 +333,7 @@ pub(super) fn contours(
     let mut svg = String::new();
     draw(&mut svg)
         .map_err(|e| format!("drawing {path}: {e}"))
-        .and_then(|()| super::write_atomic(path, svg.as_bytes(), &[]))
+        .and_then(|()| write_picture(path, &svg))
 }
 
 /// Marching squares: the segments where the grid `z` crosses `level`, in grid units.
@@ -368,6 +368,22 @@ fn march(z: &[Vec<f64>], level: f64) -> Vec<((f64, f64), (f64, f64))> {
 }
 
 /// The pictures of `descent fit --plot DIR`.
+/// Whether a picture may replace a file of the same name (`--force`, or a folder that
+/// descent made for its pictures).
+pub(super) static REPLACE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Writes a picture (atomically), refusing to replace a file unless [`REPLACE`] says so:
+/// a user's `loss.svg` in the folder given is not lost to a picture.
+fn write_picture(path: &str, svg: &str) -> Result<(), String> {
+    if !REPLACE.load(std::sync::atomic::Ordering::Relaxed) && std::path::Path::new(path).exists() {
+        return Err(format!(
+            "{path} exists: give --force to replace it, or choose another --plot folder"
+        ));
+    }
+    super::write_atomic(path, svg.as_bytes(), &[])
+}
+
 pub(super) fn fit_pictures(r: &Report, dir: &str) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("--plot {dir}: {e}"))?;
     let train: Vec<(f64, f64)> = r

@@ -21,6 +21,9 @@ pub(super) struct Sweep {
     /// Write the loss curves (SVG) into this directory.
     #[arg(long)]
     plot: Option<String>,
+    /// Replace pictures that already exist in the --plot folder.
+    #[arg(long)]
+    force: bool,
 }
 
 pub(super) fn sweep(s: &Sweep) -> Result<(), String> {
@@ -87,6 +90,7 @@ pub(super) fn sweep(s: &Sweep) -> Result<(), String> {
         out.push((lr, verdict));
     }
     if let Some(dir) = &s.plot {
+        plot::REPLACE.store(s.force, std::sync::atomic::Ordering::Relaxed);
         plot::sweep_picture(&curves, best, &format!("{dir}/sweep.svg"))?;
     }
     if d.json {
