@@ -16,6 +16,11 @@ fn descent(args: &[&str]) {
     );
 }
 
+/// Empties a picture folder left by an earlier run (pictures do not replace files).
+fn fresh(dir: &str) {
+    let _ = std::fs::remove_dir_all(format!("{}/{dir}", env!("CARGO_MANIFEST_DIR")));
+}
+
 /// What a picture holds: its element counts and its texts.
 struct Svg {
     circles: usize,
@@ -63,6 +68,7 @@ fn has(svg: &Svg, label: &str, path: &str) {
 #[test]
 fn the_demo_draws_its_four_pictures() {
     let dir = "target/pictures-test/demo";
+    fresh(dir);
     descent(&["--plot", dir]);
 
     let p = format!("{dir}/fit.svg");
@@ -106,6 +112,7 @@ fn the_demo_draws_its_four_pictures() {
 #[test]
 fn fit_draws_the_line_or_predicted_against_actual_and_the_surface() {
     let dir = "target/pictures-test/fit-one";
+    fresh(dir);
     descent(&[
         "fit",
         "tests/data/small.csv",
@@ -128,6 +135,8 @@ fn fit_draws_the_line_or_predicted_against_actual_and_the_surface() {
     );
 
     let dir = "target/pictures-test/fit-multi";
+
+    fresh(dir);
     descent(&[
         "fit",
         "tests/data/multi.csv",
@@ -148,6 +157,8 @@ fn fit_draws_the_line_or_predicted_against_actual_and_the_surface() {
     assert!(!std::path::Path::new(&format!("{dir}/surface.svg")).exists());
 
     let dir = "target/pictures-test/sweep";
+
+    fresh(dir);
     descent(&[
         "sweep",
         "tests/data/small.csv",
