@@ -76,6 +76,10 @@ pub trait Algebra: Clone {
     /// flows back. Backward rules use it for the piecewise-constant factors `sign(x)` and
     /// `[x > 0]`.
     fn map_const(&self, f: fn(f64) -> f64) -> Self;
+    /// `self` where `mask` is non-zero, 0 elsewhere: a selection, not a product, so an
+    /// infinite `self` stays out of the branch not taken (PyTorch's rule for relu). On
+    /// `Var` (second order) it is recorded as the product, which differs only there.
+    fn keep_where(&self, mask: &Self) -> Self;
     /// `op(self) · op(b)` for matrices, each transposed when its flag is set.
     fn gemm(&self, b: &Self, ta: bool, tb: bool) -> Self;
     /// Sum of all elements (rank 0).
@@ -216,6 +220,13 @@ impl Algebra for f64 {
     fn pow(&self, o: &f64) -> f64 {
         self.powf(*o)
     }
+    fn keep_where(&self, mask: &f64) -> f64 {
+        if *mask != 0.0 {
+            *self
+        } else {
+            0.0
+        }
+    }
     fn map_const(&self, f: fn(f64) -> f64) -> f64 {
         f(*self)
     }
@@ -341,6 +352,10 @@ impl Algebra for Tensor {
     }
     fn map_const(&self, f: fn(f64) -> f64) -> Tensor {
         self.map(f)
+    }
+    #[track_caller]
+    fn keep_where(&self, mask: &Tensor) -> Tensor {
+        self.zip_with(mask, "keep_where", |x, m| if m != 0.0 { x } else { 0.0 })
     }
     #[track_caller]
     fn gemm(&self, b: &Tensor, ta: bool, tb: bool) -> Tensor {

@@ -21,6 +21,10 @@ pub struct Dual {
     pub value: Tensor,
     /// The derivative of the value along the chosen direction.
     pub tangent: Tensor,
+    /// True for a constant: it has no tangent (held as zeros), and a rule applied to it
+    /// makes a constant, as in PyTorch's forward mode, so `x + sqrt(0)` has the tangent of
+    /// `x`, not NaN. A computed tangent of zero is a number like any other (`∞·0` is NaN).
+    constant: bool,
 }
 
 impl Dual {
@@ -33,21 +37,52 @@ impl Dual {
             tangent.shape(),
             value.shape()
         );
-        Dual { value, tangent }
+        Dual {
+            value,
+            tangent,
+            constant: false,
+        }
     }
 
-    /// A constant: tangent zero.
+    /// A constant: no tangent (see the field `constant`).
     pub fn constant(value: Tensor) -> Dual {
         let tangent = Tensor::zeros(value.shape());
-        Dual { value, tangent }
+        Dual {
+            value,
+            tangent,
+            constant: true,
+        }
+    }
+
+    /// A result from its value and the tangent terms of its non-constant operands.
+    fn from_terms(value: Tensor, terms: impl IntoIterator<Item = Option<Tensor>>) -> Dual {
+        let mut tangent: Option<Tensor> = None;
+        for t in terms.into_iter().flatten() {
+            tangent = Some(match tangent {
+                Some(s) => s.add(&t),
+                None => t,
+            });
+        }
+        match tangent {
+            Some(tangent) => Dual {
+                tangent: tangent.broadcast_to(value.shape()),
+                value,
+                constant: false,
+            },
+            None => Dual::constant(value),
+        }
+    }
+
+    /// The tangent term `f(ẋ)` of this operand, or none for a constant.
+    fn term(&self, f: impl FnOnce(&Tensor) -> Tensor) -> Option<Tensor> {
+        (!self.constant).then(|| f(&self.tangent))
     }
 
     /// Chain rule for a pointwise function: value `f(x)`, tangent `f'(x)·ẋ`.
     fn pointwise(&self, f: impl Fn(f64) -> f64 + Sync, df: impl Fn(f64) -> f64 + Sync) -> Dual {
-        Dual {
-            value: self.value.map(f),
-            tangent: self.value.map(df).mul(&self.tangent),
-        }
+        let value = self.value.map(f);
+        let term = self.term(|t| self.value.map(df).mul(t));
+        Dual::from_terms(value, [term])
     }
 
     /// Applies the same linear map to value and tangent.
@@ -55,6 +90,7 @@ impl Dual {
         Dual {
             value: f(&self.value),
             tangent: f(&self.tangent),
+            constant: self.constant,
         }
     }
 }
@@ -65,33 +101,33 @@ impl Algebra for Dual {
     }
     #[track_caller]
     fn add(&self, o: &Dual) -> Dual {
-        Dual {
-            value: self.value.add(&o.value),
-            tangent: self.tangent.add(&o.tangent),
-        }
+        let value = self.value.add(&o.value);
+        Dual::from_terms(value, [self.term(|t| t.clone()), o.term(|t| t.clone())])
     }
     #[track_caller]
     fn sub(&self, o: &Dual) -> Dual {
-        Dual {
-            value: self.value.sub(&o.value),
-            tangent: self.tangent.sub(&o.tangent),
-        }
+        let value = self.value.sub(&o.value);
+        Dual::from_terms(value, [self.term(|t| t.clone()), o.term(|t| t.neg())])
     }
     #[track_caller]
     fn mul(&self, o: &Dual) -> Dual {
-        Dual {
-            value: self.value.mul(&o.value),
-            tangent: self.tangent.mul(&o.value).add(&self.value.mul(&o.tangent)),
-        }
+        let value = self.value.mul(&o.value);
+        let terms = [
+            self.term(|t| t.mul(&o.value)),
+            o.term(|t| self.value.mul(t)),
+        ];
+        Dual::from_terms(value, terms)
     }
     #[track_caller]
     fn div(&self, o: &Dual) -> Dual {
         // (a/b)' = (ȧ·b − a·ḃ) / b²
-        let num = self.tangent.mul(&o.value).sub(&self.value.mul(&o.tangent));
-        Dual {
-            value: self.value.div(&o.value),
-            tangent: num.div(&o.value.square()),
-        }
+        let value = self.value.div(&o.value);
+        let b2 = o.value.square();
+        let terms = [
+            self.term(|t| t.mul(&o.value).div(&b2)),
+            o.term(|t| self.value.mul(t).div(&b2).neg()),
+        ];
+        Dual::from_terms(value, terms)
     }
     fn neg(&self) -> Dual {
         self.linear(|t| t.neg())
@@ -100,9 +136,16 @@ impl Algebra for Dual {
         self.linear(|t| t.scale(c))
     }
     fn powf(&self, p: f64) -> Dual {
+        // x⁰ is constant: derivative 0 everywhere, 0 at 0 too (not 0·0⁻¹), as PyTorch.
+        if p == 0.0 {
+            return self.pointwise(|x| x.powf(p), |_| 0.0);
+        }
         self.pointwise(|x| x.powf(p), |x| p * x.powf(p - 1.0))
     }
     fn powi(&self, n: i32) -> Dual {
+        if n == 0 {
+            return self.pointwise(|x| x.powi(n), |_| 0.0);
+        }
         self.pointwise(|x| x.powi(n), |x| n as f64 * x.powi(n - 1))
     }
     fn square(&self) -> Dual {
@@ -157,10 +200,12 @@ impl Algebra for Dual {
             "pow",
             |a, b| if a == 0.0 { 0.0 } else { a.powf(b) * a.ln() },
         );
-        Dual {
-            value: y,
-            tangent: self.tangent.mul(&da).add(&o.tangent.mul(&db)),
-        }
+        Dual::from_terms(y, [self.term(|t| t.mul(&da)), o.term(|t| t.mul(&db))])
+    }
+    #[track_caller]
+    fn keep_where(&self, mask: &Dual) -> Dual {
+        let value = self.value.keep_where(&mask.value);
+        Dual::from_terms(value, [self.term(|t| t.keep_where(&mask.value))])
     }
     fn map_const(&self, f: fn(f64) -> f64) -> Dual {
         Dual::constant(self.value.map(f))
@@ -168,13 +213,12 @@ impl Algebra for Dual {
     #[track_caller]
     fn gemm(&self, b: &Dual, ta: bool, tb: bool) -> Dual {
         // (AB)' = ȦB + AḂ
-        Dual {
-            value: self.value.gemm(&b.value, ta, tb),
-            tangent: self
-                .tangent
-                .gemm(&b.value, ta, tb)
-                .add(&self.value.gemm(&b.tangent, ta, tb)),
-        }
+        let value = self.value.gemm(&b.value, ta, tb);
+        let terms = [
+            self.term(|t| t.gemm(&b.value, ta, tb)),
+            b.term(|t| self.value.gemm(t, ta, tb)),
+        ];
+        Dual::from_terms(value, terms)
     }
     fn sum(&self) -> Dual {
         self.linear(|t| t.sum())

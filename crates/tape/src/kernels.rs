@@ -192,7 +192,9 @@ pub(crate) fn sum(x: &[f64]) -> f64 {
         (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
     })
     .into_iter()
-    .sum()
+    // From +0, as PyTorch sums (the standard library's float sum starts at −0, which
+    // makes the sum of nothing −0).
+    .fold(0.0, |a, b| a + b)
 }
 
 /// One pass over the rows of `x` (`n×d`) and `y`: `r = x·w + b − y`; returns

@@ -19,6 +19,28 @@
 //! value ([`Op::eval`]) and backward rule ([`Op::vjp`]) sit side by side, and the rules
 //! are one exhaustive `match` written against the [`Algebra`] trait, so the same rules run
 //! on `f64`, on [`Tensor`] and, for higher-order derivatives, on [`Var`] itself.
+//!
+//! ## The rules at their special points
+//!
+//! Where a rule meets an infinity, a zero divided by zero, or a branch, it does what
+//! PyTorch does (float64), checked against PyTorch's own figures written by
+//! `tests/torch/special_points.py` (the test `special_points_follow_pytorch`):
+//!
+//! | where | reverse mode | forward mode ([`Dual`]) |
+//! |---|---|---|
+//! | a node off the path to the output (recorded, unused) | skipped: changes no gradient | — |
+//! | `x.powi(0)`, `x.powf(0.0)` at any x, 0 included | gradient 0 | tangent 0 |
+//! | `x.powi(1)`, `x.powf(1.0)`: second derivative at 0 | 0 | 0 |
+//! | `relu` at x ≤ 0 with an infinite adjoint | 0 (a selection, not `∞·0`) | `0·ẋ` |
+//! | `tanh`, `sigmoid` with an infinite adjoint | `∞·(1 − y²)`, `∞·y(1 − y)`: ∞ | — |
+//! | `0·∞` on the path (`sqrt(x)·0` at 0) | NaN | NaN |
+//! | a constant through an infinite derivative (`x + sqrt(0)`) | — | no tangent: `ẋ` |
+//! | `abs` at 0 | `g·0` | `0·ẋ` |
+//! | `pow(a, b)` at a = 0 | ∂b taken as 0 (the limit of `y·ln a`) | the same |
+//! | the sum of nothing; sums of −0 | +0; +0 | — |
+//!
+//! On [`Var`] (second order), relu's selection is recorded as a product, which differs
+//! only where the adjoint is infinite.
 
 #![warn(missing_docs)]
 

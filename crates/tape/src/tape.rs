@@ -292,6 +292,9 @@ impl Op {
                 nb.then(|| g.mul(y).div(b()).neg().unbroadcast(&b().shape())),
             ],
             Neg(_) => [na.then(|| g.neg()), None],
+            // x⁰ is constant: its derivative is 0 everywhere, 0 at 0 too (not 0·0⁻¹).
+            Powf(_, 0.0) => [na.then(|| a.map_const(|_| 0.0)), None],
+            Powi(_, 0) => [na.then(|| a.map_const(|_| 0.0)), None],
             Powf(_, p) => [na.then(|| g.mul_scaled(&a.powf(p - 1.0), p)), None],
             Powi(_, n) => [na.then(|| g.mul_scaled(&a.powi(n - 1), n as f64)), None],
             Square(_) => [na.then(|| g.mul_scaled(a, 2.0)), None],
@@ -299,10 +302,14 @@ impl Op {
             Ln(_) => [na.then(|| g.div(a)), None],
             Sqrt(_) => [na.then(|| g.div(&y.scale(2.0))), None],
             Abs(_) => [na.then(|| g.mul(&a.map_const(sign))), None],
-            // tanh' = 1 - y², written g - g·y² so that no constant 1 is needed.
-            Tanh(_) => [na.then(|| g.sub(&g.mul(&y.square()))), None],
+            // tanh' = 1 − y², applied as g·(1 − y²): an infinite g gives ∞, not ∞ − ∞.
+            Tanh(_) => [
+                na.then(|| g.mul(&y.map_const(|_| 1.0).sub(&y.square()))),
+                None,
+            ],
             Sigmoid(_) => [na.then(|| g.mul(&y.sub(&y.square()))), None],
-            Relu(_) => [na.then(|| g.mul(&a.map_const(step))), None],
+            // A selection: the branch not taken gets 0 whatever g is.
+            Relu(_) => [na.then(|| g.keep_where(&a.map_const(step))), None],
             Sin(_) => [na.then(|| g.mul(&a.cos())), None],
             Cos(_) => [na.then(|| g.mul(&a.sin()).neg()), None],
             // atan' = 1/(1 + a²)
@@ -2167,6 +2174,10 @@ impl<'t> Algebra for Var<'t> {
     #[inline]
     fn map_const(&self, f: fn(f64) -> f64) -> Self {
         self.tape.constant(self.value().map(f))
+    }
+    #[track_caller]
+    fn keep_where(&self, mask: &Self) -> Self {
+        self.mul(mask)
     }
     #[track_caller]
     #[inline]

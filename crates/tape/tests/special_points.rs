@@ -1,0 +1,99 @@
+//! The derivative rules at their special points against PyTorch's figures (float64),
+//! written by `tests/torch/special_points.py` into `tests/data/torch_special_points.json`.
+//! The table of what each rule does there is in the crate's documentation (`lib.rs`).
+
+use tape::{jvp, Algebra, Dual, Tape, Tensor, Var};
+
+fn expected() -> serde_json::Map<String, serde_json::Value> {
+    let text = include_str!("data/torch_special_points.json");
+    let doc: serde_json::Value = serde_json::from_str(text).expect("the JSON the script wrote");
+    doc["cases"].as_object().expect("cases").clone()
+}
+
+/// PyTorch's figure as a number ("inf", "nan", "-0" and "0" spelled out).
+fn figure(cases: &serde_json::Map<String, serde_json::Value>, name: &str) -> f64 {
+    match &cases[name] {
+        serde_json::Value::String(s) => match s.as_str() {
+            "inf" => f64::INFINITY,
+            "-inf" => f64::NEG_INFINITY,
+            "nan" => f64::NAN,
+            "-0" => -0.0,
+            "0" => 0.0,
+            other => panic!("{name}: {other}"),
+        },
+        v => v.as_f64().expect("a number"),
+    }
+}
+
+/// Equal as PyTorch prints them: NaN for NaN, and zeros with their signs.
+fn same(got: f64, want: f64) -> bool {
+    (got.is_nan() && want.is_nan()) || got.to_bits() == want.to_bits()
+}
+
+fn grad(f: impl for<'t> Fn(Var<'t>) -> Var<'t>, x0: f64) -> f64 {
+    let tape = Tape::new();
+    let x = tape.param(x0);
+    let y = f(x);
+    let g = y.backward().get(x).item();
+    g
+}
+
+fn grad2(f: impl for<'t> Fn(Var<'t>) -> Var<'t>, x0: f64) -> f64 {
+    let tape = Tape::new();
+    let x = tape.param(x0);
+    let g = tape.grad(f(x), &[x], true)[0];
+    let h = g.backward().get(x).item();
+    h
+}
+
+fn forward(f: impl Fn(&Dual) -> Dual, x0: f64) -> f64 {
+    let (_, t) = jvp(|x| f(&x[0]), &[Tensor::scalar(x0)], &[Tensor::scalar(1.0)]);
+    t.item()
+}
+
+#[test]
+fn special_points_follow_pytorch() {
+    let cases = expected();
+    let zero = |d: &Dual| Dual::constant(Tensor::scalar(0.0 * d.value.item()));
+    let ours: Vec<(&str, f64)> = vec![
+        ("powi0_grad_at_0", grad(|x| x.powi(0), 0.0)),
+        ("powf0_grad_at_0", grad(|x| x.powf(0.0), 0.0)),
+        ("powi1_second_at_0", grad2(|x| x.powi(1), 0.0)),
+        ("powf1_second_at_0", grad2(|x| x.powf(1.0), 0.0)),
+        ("sqrt_relu_grad_at_-1", grad(|x| x.relu().sqrt(), -1.0)),
+        ("sqrt_tanh_grad_at_0", grad(|x| x.tanh().sqrt(), 0.0)),
+        (
+            "sqrt_sigmoid_minus_half_grad_at_0",
+            grad(|x| (x.sigmoid() - 0.5).sqrt(), 0.0),
+        ),
+        ("sqrt_times_zero_grad_at_0", grad(|x| x.sqrt() * 0.0, 0.0)),
+        (
+            "jvp_x_plus_sqrt_const_0",
+            forward(|x| x.add(&zero(x).sqrt()), 2.0),
+        ),
+        ("jvp_powi0_at_0", forward(|x| x.powi(0), 0.0)),
+        ("jvp_sqrt_relu_at_-1", forward(|x| x.relu().sqrt(), -1.0)),
+        ("sum_of_empty", Tensor::new(vec![], &[0]).sum().item()),
+        (
+            "mean_of_minus_zero",
+            Tensor::new(vec![-0.0], &[1]).mean().item(),
+        ),
+        (
+            "sum_of_minus_zeros",
+            Tensor::new(vec![-0.0, -0.0], &[2]).sum().item(),
+        ),
+    ];
+    let mut wrong = vec![];
+    for (name, got) in &ours {
+        let want = figure(&cases, name);
+        if !same(*got, want) {
+            wrong.push(format!("{name}: descent {got:?}, PyTorch {want:?}"));
+        }
+    }
+    assert_eq!(
+        ours.len(),
+        cases.len(),
+        "every case of the script is checked"
+    );
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

@@ -1,0 +1,68 @@
+"""PyTorch's figures at the special points of descent's derivative rules (float64).
+
+Run from the repository root with the bench environment (bash bench/setup.sh):
+    bench/.venv/bin/python tests/torch/special_points.py > crates/tape/tests/data/torch_special_points.json
+The Rust test `special_points_follow_pytorch` (crates/tape/tests/special_points.rs)
+reads the JSON; CI needs no PyTorch.
+"""
+import json
+import math
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def num(v):
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0.0:
+        return "-0" if math.copysign(1.0, v) < 0 else "0"
+    return v
+
+
+def grad(f, x0):
+    x = torch.tensor(x0, requires_grad=True)
+    (g,) = torch.autograd.grad(f(x), x)
+    return num(g)
+
+
+def grad2(f, x0):
+    x = torch.tensor(x0, requires_grad=True)
+    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+    (h,) = torch.autograd.grad(g, x)
+    return num(h)
+
+
+def jvp(f, x0):
+    _, t = torch.func.jvp(f, (torch.tensor(x0),), (torch.tensor(1.0),))
+    return num(t)
+
+
+cases = {
+    # pow with exponent 0 at 0: the gradient is 0 (not 0·0⁻¹).
+    "powi0_grad_at_0": grad(lambda x: x ** 0, 0.0),
+    "powf0_grad_at_0": grad(lambda x: x ** 0.0, 0.0),
+    # exponent 1 at 0: the second derivative is 0.
+    "powi1_second_at_0": grad2(lambda x: x ** 1, 0.0),
+    "powf1_second_at_0": grad2(lambda x: x ** 1.0, 0.0),
+    # relu selects: the branch not taken gets 0 whatever the adjoint (sqrt'(0) = ∞).
+    "sqrt_relu_grad_at_-1": grad(lambda x: torch.sqrt(torch.relu(x)), -1.0),
+    # tanh and sigmoid with an infinite adjoint: ∞·(1 − y²) and ∞·y(1 − y).
+    "sqrt_tanh_grad_at_0": grad(lambda x: torch.sqrt(torch.tanh(x)), 0.0),
+    "sqrt_sigmoid_minus_half_grad_at_0": grad(lambda x: torch.sqrt(torch.sigmoid(x) - 0.5), 0.0),
+    # On the path, 0·∞ is NaN.
+    "sqrt_times_zero_grad_at_0": grad(lambda x: torch.sqrt(x) * 0.0, 0.0),
+    # Forward mode: a constant through an infinite derivative adds nothing.
+    "jvp_x_plus_sqrt_const_0": jvp(lambda x: x + torch.sqrt(torch.zeros(())), 2.0),
+    "jvp_powi0_at_0": jvp(lambda x: x ** 0, 0.0),
+    "jvp_sqrt_relu_at_-1": jvp(lambda x: torch.sqrt(torch.relu(x)), -1.0),
+    # Signed zeros of reductions.
+    "sum_of_empty": num(torch.zeros(0).sum()),
+    "mean_of_minus_zero": num(torch.tensor([-0.0]).mean()),
+    "sum_of_minus_zeros": num(torch.tensor([-0.0, -0.0]).sum()),
+}
+print(json.dumps({"torch": torch.__version__, "cases": cases}, indent=1, ensure_ascii=False))
