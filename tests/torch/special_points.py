@@ -60,6 +60,16 @@ cases = {
     "jvp_x_plus_sqrt_const_0": jvp(lambda x: x + torch.sqrt(torch.zeros(())), 2.0),
     "jvp_powi0_at_0": jvp(lambda x: x ** 0, 0.0),
     "jvp_sqrt_relu_at_-1": jvp(lambda x: torch.sqrt(torch.relu(x)), -1.0),
+    # maximum and minimum: a tie splits the gradient; the branch not taken gets 0 even
+    # under an infinite adjoint.
+    "maximum_tie_grad": grad(lambda x: torch.maximum(x, torch.tensor(1.0)), 1.0),
+    "sqrt_minimum_grad_at_1": grad(lambda x: torch.sqrt(torch.minimum(x, torch.tensor(0.0))), 1.0),
+    # softplus: the identity above its threshold of 20, and its slope there is 1.
+    "softplus_at_30": num(torch.nn.functional.softplus(torch.tensor(30.0))),
+    "softplus_grad_at_30": grad(torch.nn.functional.softplus, 30.0),
+    "softplus_grad_at_-3": grad(torch.nn.functional.softplus, -3.0),
+    "log1p_grad_at_-0.5": grad(torch.log1p, -0.5),
+    "expm1_grad_at_1e-10": grad(torch.expm1, 1e-10),
     # Signed zeros of reductions.
     "sum_of_empty": num(torch.zeros(0).sum()),
     "mean_of_minus_zero": num(torch.tensor([-0.0]).mean()),

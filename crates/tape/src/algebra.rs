@@ -76,10 +76,24 @@ pub trait Algebra: Clone {
     /// flows back. Backward rules use it for the piecewise-constant factors `sign(x)` and
     /// `[x > 0]`.
     fn map_const(&self, f: fn(f64) -> f64) -> Self;
-    /// `self` where `mask` is non-zero, 0 elsewhere: a selection, not a product, so an
-    /// infinite `self` stays out of the branch not taken (PyTorch's rule for relu). On
-    /// `Var` (second order) it is recorded as the product, which differs only there.
-    fn keep_where(&self, mask: &Self) -> Self;
+    /// `self · mask` where `mask` is non-zero, 0 elsewhere: a selection, not a product, so
+    /// an infinite `self` stays out of the branch not taken (PyTorch's rule for relu,
+    /// maximum and minimum). On `Var` (second order) it is recorded as the product, which
+    /// differs only there.
+    fn masked_mul(&self, mask: &Self) -> Self;
+    /// A constant from two operands' values, broadcast (no gradient flows back): the
+    /// branch weights of maximum and minimum.
+    fn zip_const(&self, o: &Self, f: fn(f64, f64) -> f64) -> Self;
+    /// `ln(1 + x)`, accurate for small `x`.
+    fn log1p(&self) -> Self;
+    /// `eˣ − 1`, accurate for small `x`.
+    fn expm1(&self) -> Self;
+    /// `ln(1 + eˣ)`, as PyTorch computes it (β = 1, and `x` itself above 20).
+    fn softplus(&self) -> Self;
+    /// The larger of two values elementwise (NaN if either is), broadcast.
+    fn maximum(&self, o: &Self) -> Self;
+    /// The smaller of two values elementwise (NaN if either is), broadcast.
+    fn minimum(&self, o: &Self) -> Self;
     /// `op(self) · op(b)` for matrices, each transposed when its flag is set.
     fn gemm(&self, b: &Self, ta: bool, tb: bool) -> Self;
     /// Sum of all elements (rank 0).
@@ -220,12 +234,30 @@ impl Algebra for f64 {
     fn pow(&self, o: &f64) -> f64 {
         self.powf(*o)
     }
-    fn keep_where(&self, mask: &f64) -> f64 {
+    fn masked_mul(&self, mask: &f64) -> f64 {
         if *mask != 0.0 {
-            *self
+            self * mask
         } else {
             0.0
         }
+    }
+    fn zip_const(&self, o: &f64, f: fn(f64, f64) -> f64) -> f64 {
+        f(*self, *o)
+    }
+    fn log1p(&self) -> f64 {
+        self.ln_1p()
+    }
+    fn expm1(&self) -> f64 {
+        self.exp_m1()
+    }
+    fn softplus(&self) -> f64 {
+        softplus(*self)
+    }
+    fn maximum(&self, o: &f64) -> f64 {
+        maximum(*self, *o)
+    }
+    fn minimum(&self, o: &f64) -> f64 {
+        minimum(*self, *o)
     }
     fn map_const(&self, f: fn(f64) -> f64) -> f64 {
         f(*self)
@@ -267,6 +299,64 @@ pub(crate) fn sigmoid(x: f64) -> f64 {
         let e = x.exp();
         e / (1.0 + e)
     }
+}
+
+/// `ln(1 + eˣ)` as PyTorch's softplus (β = 1, threshold 20): `x` itself above 20.
+pub(crate) fn softplus(x: f64) -> f64 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+/// softplus' = the logistic function, 1 above the threshold (as PyTorch's rule).
+pub(crate) fn softplus_slope(x: f64) -> f64 {
+    if x > 20.0 {
+        1.0
+    } else {
+        let z = x.exp();
+        z / (z + 1.0)
+    }
+}
+
+/// The larger value, NaN if either is (as torch.maximum; `f64::max` ignores a NaN).
+pub(crate) fn maximum(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a >= b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller value, NaN if either is.
+pub(crate) fn minimum(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a <= b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The weight of `a`'s branch in maximum(a, b): 1 where it wins, ½ at a tie (PyTorch
+/// splits the gradient), 0 where it loses.
+pub(crate) fn wins_max(a: f64, b: f64) -> f64 {
+    if a > b {
+        1.0
+    } else if a == b {
+        0.5
+    } else {
+        0.0
+    }
+}
+
+/// The weight of `a`'s branch in minimum(a, b).
+pub(crate) fn wins_min(a: f64, b: f64) -> f64 {
+    wins_max(b, a)
 }
 
 pub(crate) fn relu(x: f64) -> f64 {
@@ -354,8 +444,33 @@ impl Algebra for Tensor {
         self.map(f)
     }
     #[track_caller]
-    fn keep_where(&self, mask: &Tensor) -> Tensor {
-        self.zip_with(mask, "keep_where", |x, m| if m != 0.0 { x } else { 0.0 })
+    fn masked_mul(&self, mask: &Tensor) -> Tensor {
+        self.zip_with(
+            mask,
+            "masked_mul",
+            |x, m| if m != 0.0 { x * m } else { 0.0 },
+        )
+    }
+    #[track_caller]
+    fn zip_const(&self, o: &Tensor, f: fn(f64, f64) -> f64) -> Tensor {
+        self.zip_with(o, "zip", f)
+    }
+    fn log1p(&self) -> Tensor {
+        self.map(f64::ln_1p)
+    }
+    fn expm1(&self) -> Tensor {
+        self.map(f64::exp_m1)
+    }
+    fn softplus(&self) -> Tensor {
+        self.map(softplus)
+    }
+    #[track_caller]
+    fn maximum(&self, o: &Tensor) -> Tensor {
+        self.zip_with(o, "maximum", maximum)
+    }
+    #[track_caller]
+    fn minimum(&self, o: &Tensor) -> Tensor {
+        self.zip_with(o, "minimum", minimum)
     }
     #[track_caller]
     fn gemm(&self, b: &Tensor, ta: bool, tb: bool) -> Tensor {

@@ -4,7 +4,7 @@
 //! on purpose: forward mode is the second opinion the property tests check reverse mode
 //! against.
 
-use crate::algebra::{relu, sigmoid, Algebra};
+use crate::algebra::{relu, sigmoid, softplus, softplus_slope, wins_max, wins_min, Algebra};
 use crate::tensor::{Shape, Tensor};
 
 /// A value and its directional derivative (tangent), shaped alike.
@@ -203,9 +203,52 @@ impl Algebra for Dual {
         Dual::from_terms(y, [self.term(|t| t.mul(&da)), o.term(|t| t.mul(&db))])
     }
     #[track_caller]
-    fn keep_where(&self, mask: &Dual) -> Dual {
-        let value = self.value.keep_where(&mask.value);
-        Dual::from_terms(value, [self.term(|t| t.keep_where(&mask.value))])
+    fn masked_mul(&self, mask: &Dual) -> Dual {
+        let value = self.value.masked_mul(&mask.value);
+        Dual::from_terms(value, [self.term(|t| t.masked_mul(&mask.value))])
+    }
+    #[track_caller]
+    fn zip_const(&self, o: &Dual, f: fn(f64, f64) -> f64) -> Dual {
+        Dual::constant(self.value.zip_with(&o.value, "zip", f))
+    }
+    fn log1p(&self) -> Dual {
+        self.pointwise(f64::ln_1p, |x| 1.0 / (1.0 + x))
+    }
+    fn expm1(&self) -> Dual {
+        self.pointwise(f64::exp_m1, f64::exp)
+    }
+    fn softplus(&self) -> Dual {
+        self.pointwise(softplus, softplus_slope)
+    }
+    #[track_caller]
+    fn maximum(&self, o: &Dual) -> Dual {
+        let value = self.value.maximum(&o.value);
+        let (wa, wb) = (
+            self.value.zip_with(&o.value, "maximum", wins_max),
+            o.value.zip_with(&self.value, "maximum", wins_max),
+        );
+        Dual::from_terms(
+            value,
+            [
+                self.term(|t| t.masked_mul(&wa)),
+                o.term(|t| t.masked_mul(&wb)),
+            ],
+        )
+    }
+    #[track_caller]
+    fn minimum(&self, o: &Dual) -> Dual {
+        let value = self.value.minimum(&o.value);
+        let (wa, wb) = (
+            self.value.zip_with(&o.value, "minimum", wins_min),
+            o.value.zip_with(&self.value, "minimum", wins_min),
+        );
+        Dual::from_terms(
+            value,
+            [
+                self.term(|t| t.masked_mul(&wa)),
+                o.term(|t| t.masked_mul(&wb)),
+            ],
+        )
     }
     fn map_const(&self, f: fn(f64) -> f64) -> Dual {
         Dual::constant(self.value.map(f))

@@ -32,6 +32,8 @@
 //! | `x.powi(0)`, `x.powf(0.0)` at any x, 0 included | gradient 0 | tangent 0 |
 //! | `x.powi(1)`, `x.powf(1.0)`: second derivative at 0 | 0 | 0 |
 //! | `relu` at x ≤ 0 with an infinite adjoint | 0 (a selection, not `∞·0`) | `0·ẋ` |
+//! | `maximum`, `minimum`: the branch not taken; a tie | 0 whatever the adjoint; `g/2` each | the same |
+//! | `softplus` above 20 | the identity: value `x`, slope 1 | the same |
 //! | `tanh`, `sigmoid` with an infinite adjoint | `∞·(1 − y²)`, `∞·y(1 − y)`: ∞ | — |
 //! | `0·∞` on the path (`sqrt(x)·0` at 0) | NaN | NaN |
 //! | a constant through an infinite derivative (`x + sqrt(0)`) | — | no tangent: `ẋ` |

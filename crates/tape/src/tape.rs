@@ -13,7 +13,7 @@
 //! `Tensor` for tensor nodes, and on `Var` when the gradient itself must be recorded
 //! ([`Tape::grad`] with `create_graph`). One copy of the rules serves all three.
 
-use crate::algebra::Algebra;
+use crate::algebra::{wins_max, wins_min, Algebra};
 use crate::tensor::{shape_of, Shape, Tensor};
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -49,10 +49,15 @@ pub enum Op {
     Sigmoid(Id),
     Relu(Id),
     Sin(Id),
+    Log1p(Id),
+    Expm1(Id),
+    Softplus(Id),
     Cos(Id),
     Atan(Id),
     /// `a ^ b` elementwise with a tensor exponent, broadcasting.
     Pow(Id, Id),
+    Maximum(Id, Id),
+    Minimum(Id, Id),
     /// `op(a)·op(b)` on matrices; the flags transpose an operand in place.
     MatMul {
         a: Id,
@@ -119,6 +124,7 @@ impl Op {
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | MatMul { a, b, .. } => {
                 (2, [a, b, 0, 0])
             }
+            Maximum(a, b) | Minimum(a, b) => (2, [a, b, 0, 0]),
             LinearMse { w, b, xy } => (4, [w, b, xy, xy + 1]),
             Neg(a)
             | Powf(a, _)
@@ -134,6 +140,9 @@ impl Op {
             | Sin(a)
             | Cos(a)
             | Atan(a)
+            | Log1p(a)
+            | Expm1(a)
+            | Softplus(a)
             | Sum(a)
             | Mean(a)
             | Reshape(a)
@@ -168,7 +177,12 @@ impl Op {
             Sin(..) => "sin",
             Cos(..) => "cos",
             Atan(..) => "atan",
+            Log1p(..) => "log1p",
+            Expm1(..) => "expm1",
+            Softplus(..) => "softplus",
             Pow(..) => "pow",
+            Maximum(..) => "maximum",
+            Minimum(..) => "minimum",
             MatMul { .. } => "matmul",
             Sum(..) => "sum",
             Mean(..) => "mean",
@@ -198,7 +212,9 @@ impl Op {
             Reshape(_) | Transpose(..) | BroadcastTo(_) => (false, false),
             Mul(..) | MatMul { .. } | Powf(..) | Powi(..) | Square(_) | Ln(_) => (true, false),
             Abs(_) | Relu(_) | LinearMse { .. } => (true, false),
-            Sin(_) | Cos(_) | Atan(_) => (true, false),
+            Sin(_) | Cos(_) | Atan(_) | Log1p(_) | Softplus(_) => (true, false),
+            Maximum(..) | Minimum(..) => (true, false),
+            Expm1(_) => (false, true),
             Exp(_) | Sqrt(_) | Tanh(_) | Sigmoid(_) => (false, true),
             Div(..) | Pow(..) => (true, true),
         }
@@ -244,7 +260,12 @@ impl Op {
             Sin(_) => x[0].sin(),
             Cos(_) => x[0].cos(),
             Atan(_) => x[0].atan(),
+            Log1p(_) => x[0].log1p(),
+            Expm1(_) => x[0].expm1(),
+            Softplus(_) => x[0].softplus(),
             Pow(..) => x[0].pow(&x[1]),
+            Maximum(..) => x[0].maximum(&x[1]),
+            Minimum(..) => x[0].minimum(&x[1]),
             MatMul { ta, tb, .. } => x[0].gemm(&x[1], ta, tb),
             Sum(_) => x[0].sum(),
             Mean(_) => x[0].mean(),
@@ -309,7 +330,40 @@ impl Op {
             ],
             Sigmoid(_) => [na.then(|| g.mul(&y.sub(&y.square()))), None],
             // A selection: the branch not taken gets 0 whatever g is.
-            Relu(_) => [na.then(|| g.keep_where(&a.map_const(step))), None],
+            Relu(_) => [na.then(|| g.masked_mul(&a.map_const(step))), None],
+            // log1p' = 1/(1 + a); expm1' = eᵃ = y + 1; softplus' = the logistic function
+            // (1 above PyTorch's threshold of 20, where softplus is the identity).
+            Log1p(_) => [na.then(|| g.div(&a.map_const(|_| 1.0).add(a))), None],
+            Expm1(_) => [na.then(|| g.mul(&y.add(&y.map_const(|_| 1.0)))), None],
+            Softplus(_) => [
+                na.then(|| {
+                    let below = a.map_const(|x| f64::from(u8::from(x <= 20.0)));
+                    let above = a.map_const(|x| f64::from(u8::from(x > 20.0)));
+                    g.mul(&a.sigmoid().masked_mul(&below).add(&above))
+                }),
+                None,
+            ],
+            // The winner's branch takes g, each takes g/2 at a tie (as PyTorch), selected.
+            Maximum(..) => [
+                na.then(|| {
+                    g.masked_mul(&a.zip_const(b(), wins_max))
+                        .unbroadcast(&a.shape())
+                }),
+                nb.then(|| {
+                    g.masked_mul(&b().zip_const(a, wins_max))
+                        .unbroadcast(&b().shape())
+                }),
+            ],
+            Minimum(..) => [
+                na.then(|| {
+                    g.masked_mul(&a.zip_const(b(), wins_min))
+                        .unbroadcast(&a.shape())
+                }),
+                nb.then(|| {
+                    g.masked_mul(&b().zip_const(a, wins_min))
+                        .unbroadcast(&b().shape())
+                }),
+            ],
             Sin(_) => [na.then(|| g.mul(&a.cos())), None],
             Cos(_) => [na.then(|| g.mul(&a.sin()).neg()), None],
             // atan' = 1/(1 + a²)
@@ -910,7 +964,13 @@ impl Inner {
         };
         match node.op {
             Const | Param => {}
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) => {
+            Add(a, b)
+            | Sub(a, b)
+            | Mul(a, b)
+            | Div(a, b)
+            | Pow(a, b)
+            | Maximum(a, b)
+            | Minimum(a, b) => {
                 let [da, db] = node.op.vjp(&[val(a), val(b)], &y, &g, [true, true]);
                 put(a, da);
                 put(b, db);
@@ -928,7 +988,10 @@ impl Inner {
             | Relu(a)
             | Sin(a)
             | Cos(a)
-            | Atan(a) => {
+            | Atan(a)
+            | Log1p(a)
+            | Expm1(a)
+            | Softplus(a) => {
                 let [da, _] = node.op.vjp(&[val(a)], &y, &g, [true, false]);
                 put(a, da);
             }
@@ -2176,8 +2239,31 @@ impl<'t> Algebra for Var<'t> {
         self.tape.constant(self.value().map(f))
     }
     #[track_caller]
-    fn keep_where(&self, mask: &Self) -> Self {
+    fn masked_mul(&self, mask: &Self) -> Self {
         self.mul(mask)
+    }
+    #[track_caller]
+    fn zip_const(&self, o: &Self, f: fn(f64, f64) -> f64) -> Self {
+        self.tape.same_tape("zip_const", o);
+        self.tape
+            .constant(self.value().zip_with(&o.value(), "zip", f))
+    }
+    fn log1p(&self) -> Self {
+        self.unary(Op::Log1p)
+    }
+    fn expm1(&self) -> Self {
+        self.unary(Op::Expm1)
+    }
+    fn softplus(&self) -> Self {
+        self.unary(Op::Softplus)
+    }
+    #[track_caller]
+    fn maximum(&self, o: &Self) -> Self {
+        self.binary(Op::Maximum, o)
+    }
+    #[track_caller]
+    fn minimum(&self, o: &Self) -> Self {
+        self.binary(Op::Minimum, o)
     }
     #[track_caller]
     #[inline]
