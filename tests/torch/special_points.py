@@ -30,6 +30,12 @@ def grad(f, x0):
     return num(g)
 
 
+def grad_vec(f, x0):
+    x = torch.tensor(x0, requires_grad=True)
+    (g,) = torch.autograd.grad(f(x), x)
+    return g
+
+
 def grad2(f, x0):
     x = torch.tensor(x0, requires_grad=True)
     (g,) = torch.autograd.grad(f(x), x, create_graph=True)
@@ -70,6 +76,17 @@ cases = {
     "softplus_grad_at_-3": grad(torch.nn.functional.softplus, -3.0),
     "log1p_grad_at_-0.5": grad(torch.log1p, -0.5),
     "expm1_grad_at_1e-10": grad(torch.expm1, 1e-10),
+    # Functions built from the ops (tape::Functions).
+    "logsumexp_of_1000_1000": num(torch.logsumexp(torch.tensor([1000.0, 1000.0]), 0)),
+    "logsumexp_grad_0_of_1000_1000": num(grad_vec(lambda x: torch.logsumexp(x, 0), [1000.0, 1000.0])[0]),
+    "log_softmax_of_0_1000": num(torch.log_softmax(torch.tensor([0.0, 1000.0]), 0)[0]),
+    "var_unbiased_1234": num(torch.tensor([1.0, 2.0, 3.0, 4.0]).var()),
+    "std_population_1234": num(torch.tensor([1.0, 2.0, 3.0, 4.0]).std(correction=0)),
+    "std_grad_0_of_constant": num(grad_vec(lambda x: x.std(), [2.0, 2.0, 2.0])[0]),
+    "norm_grad_0_at_zero": num(grad_vec(lambda x: torch.linalg.vector_norm(x), [0.0, 0.0])[0]),
+    "clamp_grad_at_upper_bound": grad(lambda x: torch.clamp(x, -1.0, 1.0), 1.0),
+    "clamp_grad_outside": grad(lambda x: torch.clamp(x, -1.0, 1.0), 2.0),
+    "clamp_of_nan": num(torch.clamp(torch.tensor(float("nan")), -1.0, 1.0)),
     # Signed zeros of reductions.
     "sum_of_empty": num(torch.zeros(0).sum()),
     "mean_of_minus_zero": num(torch.tensor([-0.0]).mean()),

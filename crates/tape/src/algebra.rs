@@ -84,6 +84,11 @@ pub trait Algebra: Clone {
     /// A constant from two operands' values, broadcast (no gradient flows back): the
     /// branch weights of maximum and minimum.
     fn zip_const(&self, o: &Self, f: fn(f64, f64) -> f64) -> Self;
+    /// [`Algebra::map_const`] with a closure (a constant: no gradient flows back).
+    fn map_const_with(&self, f: &(dyn Fn(f64) -> f64 + Sync)) -> Self;
+    /// The largest value along `axis`, as a constant (NaN if any is): the shift that keeps
+    /// `logsumexp` and `softmax` from overflowing, which cancels from their derivatives.
+    fn max_axis_const(&self, axis: usize, keepdim: bool) -> Self;
     /// `ln(1 + x)`, accurate for small `x`.
     fn log1p(&self) -> Self;
     /// `eˣ − 1`, accurate for small `x`.
@@ -243,6 +248,13 @@ impl Algebra for f64 {
     }
     fn zip_const(&self, o: &f64, f: fn(f64, f64) -> f64) -> f64 {
         f(*self, *o)
+    }
+    fn map_const_with(&self, f: &(dyn Fn(f64) -> f64 + Sync)) -> f64 {
+        f(*self)
+    }
+    #[track_caller]
+    fn max_axis_const(&self, axis: usize, _keepdim: bool) -> f64 {
+        panic!("max_axis: axis {axis} is out of range for a rank-0 value")
     }
     fn log1p(&self) -> f64 {
         self.ln_1p()
@@ -454,6 +466,13 @@ impl Algebra for Tensor {
     #[track_caller]
     fn zip_const(&self, o: &Tensor, f: fn(f64, f64) -> f64) -> Tensor {
         self.zip_with(o, "zip", f)
+    }
+    fn map_const_with(&self, f: &(dyn Fn(f64) -> f64 + Sync)) -> Tensor {
+        self.map(f)
+    }
+    #[track_caller]
+    fn max_axis_const(&self, axis: usize, keepdim: bool) -> Tensor {
+        Tensor::max_axis(self, axis, keepdim)
     }
     fn log1p(&self) -> Tensor {
         self.map(f64::ln_1p)

@@ -211,6 +211,13 @@ impl Algebra for Dual {
     fn zip_const(&self, o: &Dual, f: fn(f64, f64) -> f64) -> Dual {
         Dual::constant(self.value.zip_with(&o.value, "zip", f))
     }
+    fn map_const_with(&self, f: &(dyn Fn(f64) -> f64 + Sync)) -> Dual {
+        Dual::constant(self.value.map(f))
+    }
+    #[track_caller]
+    fn max_axis_const(&self, axis: usize, keepdim: bool) -> Dual {
+        Dual::constant(self.value.max_axis(axis, keepdim))
+    }
     fn log1p(&self) -> Dual {
         self.pointwise(f64::ln_1p, |x| 1.0 / (1.0 + x))
     }

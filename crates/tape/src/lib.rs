@@ -34,6 +34,9 @@
 //! | `relu` at x ≤ 0 with an infinite adjoint | 0 (a selection, not `∞·0`) | `0·ẋ` |
 //! | `maximum`, `minimum`: the branch not taken; a tie | 0 whatever the adjoint; `g/2` each | the same |
 //! | `softplus` above 20 | the identity: value `x`, slope 1 | the same |
+//! | `clamp(lo, hi)` at a bound | 0 (the gradient passes strictly inside) | the same |
+//! | `std`, `norm` where they are 0 | 0 (not `∞·0`) | the same |
+//! | `logsumexp`, `softmax` of large values | shifted by the maximum: finite | the same |
 //! | `tanh`, `sigmoid` with an infinite adjoint | `∞·(1 − y²)`, `∞·y(1 − y)`: ∞ | — |
 //! | `0·∞` on the path (`sqrt(x)·0` at 0) | NaN | NaN |
 //! | a constant through an infinite derivative (`x + sqrt(0)`) | — | no tangent: `ẋ` |
@@ -47,6 +50,7 @@
 #![warn(missing_docs)]
 
 mod algebra;
+mod composite;
 mod dual;
 mod functional;
 mod kernels;
@@ -55,6 +59,7 @@ mod tape;
 mod tensor;
 
 pub use algebra::Algebra;
+pub use composite::Functions;
 pub use dual::Dual;
 pub use functional::{
     gradcheck, hessian, hvp, jacobian, jvp, GradcheckReport, InputCheck, Tolerance,
@@ -64,5 +69,5 @@ pub use tensor::{broadcast_shape, fmt_g, numel, Shape, Tensor};
 
 /// Everything a model needs in scope: `use tape::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Algebra, Gradients, Tape, Tensor, Var};
+    pub use crate::{Algebra, Functions, Gradients, Tape, Tensor, Var};
 }

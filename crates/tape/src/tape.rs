@@ -2248,6 +2248,13 @@ impl<'t> Algebra for Var<'t> {
         self.tape
             .constant(self.value().zip_with(&o.value(), "zip", f))
     }
+    fn map_const_with(&self, f: &(dyn Fn(f64) -> f64 + Sync)) -> Self {
+        self.tape.constant(self.value().map(f))
+    }
+    #[track_caller]
+    fn max_axis_const(&self, axis: usize, keepdim: bool) -> Self {
+        self.tape.constant(self.value().max_axis(axis, keepdim))
+    }
     fn log1p(&self) -> Self {
         self.unary(Op::Log1p)
     }

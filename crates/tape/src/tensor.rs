@@ -760,6 +760,48 @@ impl Tensor {
         Tensor::new(out, &shape)
     }
 
+    /// The largest value along `axis` (NaN where any is NaN), as `torch.amax`.
+    ///
+    /// ```
+    /// let t = tape::Tensor::new(vec![1.0, 5.0, 3.0, 2.0], &[2, 2]);
+    /// assert_eq!(t.max_axis(1, false).data(), &[5.0, 3.0]);
+    /// ```
+    #[track_caller]
+    pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor {
+        assert!(
+            axis < self.rank(),
+            "max_axis: axis {axis} is out of range for shape {:?}",
+            self.shape
+        );
+        assert!(
+            self.shape[axis] > 0,
+            "max_axis: axis {axis} of shape {:?} is empty",
+            self.shape
+        );
+        let outer = numel(&self.shape[..axis]);
+        let n = self.shape[axis];
+        let inner = numel(&self.shape[axis + 1..]);
+        let mut out = vec![f64::NEG_INFINITY; outer * inner];
+        for o in 0..outer {
+            let dst = &mut out[o * inner..(o + 1) * inner];
+            for k in 0..n {
+                let src = &self.data[(o * n + k) * inner..(o * n + k + 1) * inner];
+                for (d, s) in dst.iter_mut().zip(src) {
+                    if s.is_nan() || *s > *d {
+                        *d = *s;
+                    }
+                }
+            }
+        }
+        let mut shape = self.shape.clone();
+        if keepdim {
+            shape[axis] = 1;
+        } else {
+            shape.remove(axis);
+        }
+        Tensor::new(out, &shape)
+    }
+
     /// The same data under another shape with the same number of elements (no copy).
     ///
     /// ```

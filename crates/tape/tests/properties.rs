@@ -2,12 +2,12 @@
 //! rule in the engine) and against forward mode (dual numbers, whose derivative rules are
 //! written separately from the backward rules).
 //!
-//! Case count per `cargo test`: 25 ops × 64 cases + 640 random compositions = 2,240, and
+//! Case count per `cargo test`: 28 op tests × 64 cases + 640 random compositions = 2,432, and
 //! 256 compositions run with values released and kept, and 256 recorded at other values
 //! and given these by `set_values`.
 
 use proptest::prelude::*;
-use tape::{gradcheck, jvp, Algebra, Dual, Tape, Tensor, Tolerance, Var};
+use tape::{gradcheck, jvp, Algebra, Dual, Functions, Tape, Tensor, Tolerance, Var};
 
 /// Shapes that all broadcast against [3, 3], so any two can meet in a binary op.
 const SHAPES: [&[usize]; 6] = [&[3, 3], &[3], &[1, 3], &[3, 1], &[], &[2, 3, 3]];
@@ -142,6 +142,26 @@ op_test!(expm1, one(-2.0, 2.0), |x| x[0].expm1());
 op_test!(softplus, one(-4.0, 4.0), |x| x[0].softplus());
 op_test!(maximum, two(-2.0, 2.0), |x| x[0].maximum(&x[1]));
 op_test!(minimum, two(-2.0, 2.0), |x| x[0].minimum(&x[1]));
+op_test!(
+    softmax_family,
+    prop::collection::vec(-3.0..3.0f64, 12).prop_map(|v| vec![Tensor::new(v, &[3, 4])]),
+    |x| x[0]
+        .logsumexp(1, false)
+        .sum()
+        .add(&x[0].softmax(0).square().sum())
+        .add(&x[0].log_softmax(1).mean())
+);
+op_test!(
+    var_std_norm,
+    prop::collection::vec(-3.0..3.0f64, 12).prop_map(|v| vec![Tensor::new(v, &[3, 4])]),
+    |x| x[0]
+        .var(1.0)
+        .add(&x[0].std(0.0))
+        .add(&x[0].var_axis(1, 1.0, false).sum())
+        .add(&x[0].std_axis(0, 0.0, true).mean())
+        .add(&x[0].norm())
+);
+op_test!(clamp, one_signed(0.1, 2.0), |x| x[0].clamp(-1.0, 1.0));
 op_test!(pow, two(-1.5, 1.5), |x| x[0]
     .square()
     .add(&x[0].map_const(|_| 0.5))

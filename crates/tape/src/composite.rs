@@ -1,0 +1,119 @@
+//! Functions people write models with, each defined once from the ops on any [`Algebra`]:
+//! so each has its forward value (on `f64` and `Tensor`), its reverse rule and second
+//! derivatives (recorded on `Var`) and its forward-mode rule (on `Dual`) from the ops'
+//! own rules, with nothing new to get wrong. Where the plain definition would overflow
+//! or divide by zero, a constant (no gradient) is added that cancels from the value and
+//! the derivatives: the largest value along the axis in `logsumexp`, as every library
+//! does, and `[r = 0]` under the square root of `norm`, which gives PyTorch's gradient 0
+//! at the zero vector.
+
+use crate::algebra::Algebra;
+
+/// `logsumexp`, `softmax`, `log_softmax`, `var`, `std`, `norm` and `clamp` on anything the
+/// rules run on (`f64`, [`Tensor`](crate::Tensor), [`Var`](crate::Var),
+/// [`Dual`](crate::Dual)).
+///
+/// ```
+/// use tape::prelude::*;
+/// use tape::Functions;
+/// let tape = Tape::new();
+/// let x = tape.param([1.0, 2.0, 3.0]);
+/// let p = x.softmax(0);
+/// assert!((p.value().sum().item() - 1.0).abs() < 1e-15);
+/// // d/dx logsumexp(x) = softmax(x).
+/// let g = x.logsumexp(0, false).backward().get(x);
+/// assert!(g.data().iter().zip(p.value().data()).all(|(a, b)| (a - b).abs() < 1e-15));
+/// ```
+pub trait Functions: Algebra {
+    /// `ln Σ exp(x)` along `axis`, computed as `m + ln Σ exp(x − m)` with `m` the largest
+    /// value (a constant), so that large values do not overflow.
+    #[track_caller]
+    fn logsumexp(&self, axis: usize, keepdim: bool) -> Self {
+        let m = self.max_axis_const(axis, true);
+        let s = self.sub(&m).exp().sum_axis(axis, true).ln().add(&m);
+        if keepdim {
+            s
+        } else {
+            let mut shape = self.shape();
+            shape.remove(axis);
+            s.reshape(&shape)
+        }
+    }
+
+    /// `exp(x − logsumexp(x))` along `axis`: non-negative, summing to 1.
+    #[track_caller]
+    fn softmax(&self, axis: usize) -> Self {
+        self.log_softmax(axis).exp()
+    }
+
+    /// `x − logsumexp(x)` along `axis`, without forming `softmax` (stable for large `x`).
+    #[track_caller]
+    fn log_softmax(&self, axis: usize) -> Self {
+        self.sub(&self.logsumexp(axis, true))
+    }
+
+    /// The variance of every element, `Σ(x − x̄)²/(n − correction)`: `correction` 1 is
+    /// the unbiased estimate (PyTorch's default, R's `var`), 0 the population variance
+    /// (NumPy's default).
+    fn var(&self, correction: f64) -> Self {
+        let n = self.shape().iter().product::<usize>() as f64;
+        let d = self.sub(&self.mean());
+        d.square().sum().scale(1.0 / (n - correction))
+    }
+
+    /// [`Functions::var`] along `axis`.
+    #[track_caller]
+    fn var_axis(&self, axis: usize, correction: f64, keepdim: bool) -> Self {
+        let n = self.shape()[axis] as f64;
+        let d = self.sub(&self.mean_axis(axis, true));
+        d.square()
+            .sum_axis(axis, keepdim)
+            .scale(1.0 / (n - correction))
+    }
+
+    /// The standard deviation, `√var` (see [`Functions::var`] for `correction`), with
+    /// PyTorch's gradient 0 where it is 0 (all values equal).
+    fn std(&self, correction: f64) -> Self {
+        self.var(correction).sqrt_or_zero()
+    }
+
+    /// [`Functions::std`] along `axis`.
+    #[track_caller]
+    fn std_axis(&self, axis: usize, correction: f64, keepdim: bool) -> Self {
+        self.var_axis(axis, correction, keepdim).sqrt_or_zero()
+    }
+
+    /// The Euclidean norm of every element, `√Σx²`, with PyTorch's gradient 0 at the zero
+    /// vector.
+    fn norm(&self) -> Self {
+        self.square().sum().sqrt_or_zero()
+    }
+
+    /// `√r` whose derivative is taken as 0 where `r = 0` (where `√` alone would give
+    /// `∞·0` through the square that made `r`): `√(r + [r = 0]) − [r = 0]`.
+    fn sqrt_or_zero(&self) -> Self {
+        let zero = self.map_const(|v| f64::from(u8::from(v == 0.0)));
+        self.add(&zero).sqrt().sub(&zero)
+    }
+
+    /// `x` limited to `[lo, hi]`: the gradient passes strictly inside, `lo < x < hi`,
+    /// and is 0 at the bounds and outside (as PyTorch's `clamp` does), selected (an
+    /// infinite adjoint stays out). NaN stays NaN.
+    fn clamp(&self, lo: f64, hi: f64) -> Self {
+        let inside = self.map_const_with(&|v| f64::from(u8::from(lo < v && v < hi)));
+        let outside = self.map_const_with(&|v| {
+            if v < lo {
+                lo
+            } else if v > hi {
+                hi
+            } else if v.is_nan() || v == lo || v == hi {
+                v
+            } else {
+                0.0
+            }
+        });
+        self.masked_mul(&inside).add(&outside)
+    }
+}
+
+impl<T: Algebra> Functions for T {}
