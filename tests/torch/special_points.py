@@ -87,6 +87,11 @@ cases = {
     "clamp_grad_at_upper_bound": grad(lambda x: torch.clamp(x, -1.0, 1.0), 1.0),
     "clamp_grad_outside": grad(lambda x: torch.clamp(x, -1.0, 1.0), 2.0),
     "clamp_of_nan": num(torch.clamp(torch.tensor(float("nan")), -1.0, 1.0)),
+    "max_dim_grad_with_tie": [num(v) for v in grad_vec(lambda x: torch.max(x, 1).values.sum(), [[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]]).flatten()],
+    "min_dim_grad_with_tie": [num(v) for v in grad_vec(lambda x: torch.min(x, 0).values.sum(), [[1.0, 3.0], [1.0, 0.0]]).flatten()],
+    "where_grad_other_branch_infinite": [num(v) for v in grad_vec(lambda x: torch.sqrt(torch.where(torch.tensor([True, False]), x, torch.zeros(2))).sum(), [4.0, 4.0])],
+    "sum_dims_-1_0": [num(v) for v in torch.arange(24.0).reshape(2, 3, 4).sum(dim=(-1, 0))],
+    "mean_dims_0_2_keepdim": [num(v) for v in torch.arange(24.0).reshape(2, 3, 4).mean(dim=(0, 2), keepdim=True).flatten()],
     # Signed zeros of reductions.
     "sum_of_empty": num(torch.zeros(0).sum()),
     "mean_of_minus_zero": num(torch.tensor([-0.0]).mean()),

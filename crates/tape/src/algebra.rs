@@ -78,8 +78,8 @@ pub trait Algebra: Clone {
     fn map_const(&self, f: fn(f64) -> f64) -> Self;
     /// `self · mask` where `mask` is non-zero, 0 elsewhere: a selection, not a product, so
     /// an infinite `self` stays out of the branch not taken (PyTorch's rule for relu,
-    /// maximum and minimum). On `Var` (second order) it is recorded as the product, which
-    /// differs only there.
+    /// maximum, minimum, clamp and where). On `Var` it is recorded as its own op, whose
+    /// rule selects again, so second derivatives and functions built from it select too.
     fn masked_mul(&self, mask: &Self) -> Self;
     /// A constant from two operands' values, broadcast (no gradient flows back): the
     /// branch weights of maximum and minimum.
@@ -89,6 +89,9 @@ pub trait Algebra: Clone {
     /// The largest value along `axis`, as a constant (NaN if any is): the shift that keeps
     /// `logsumexp` and `softmax` from overflowing, which cancels from their derivatives.
     fn max_axis_const(&self, axis: usize, keepdim: bool) -> Self;
+    /// A constant of `self`'s shape: 1 at the first largest value along `axis`, 0
+    /// elsewhere (where `max(dim)` sends its gradient, as PyTorch).
+    fn first_max_const(&self, axis: usize) -> Self;
     /// `ln(1 + x)`, accurate for small `x`.
     fn log1p(&self) -> Self;
     /// `eˣ − 1`, accurate for small `x`.
@@ -255,6 +258,10 @@ impl Algebra for f64 {
     #[track_caller]
     fn max_axis_const(&self, axis: usize, _keepdim: bool) -> f64 {
         panic!("max_axis: axis {axis} is out of range for a rank-0 value")
+    }
+    #[track_caller]
+    fn first_max_const(&self, axis: usize) -> f64 {
+        panic!("max: axis {axis} is out of range for a rank-0 value")
     }
     fn log1p(&self) -> f64 {
         self.ln_1p()
@@ -473,6 +480,10 @@ impl Algebra for Tensor {
     #[track_caller]
     fn max_axis_const(&self, axis: usize, keepdim: bool) -> Tensor {
         Tensor::max_axis(self, axis, keepdim)
+    }
+    #[track_caller]
+    fn first_max_const(&self, axis: usize) -> Tensor {
+        Tensor::first_max_onehot(self, axis)
     }
     fn log1p(&self) -> Tensor {
         self.map(f64::ln_1p)

@@ -9,8 +9,8 @@
 
 use crate::algebra::Algebra;
 
-/// `logsumexp`, `softmax`, `log_softmax`, `var`, `std`, `norm` and `clamp` on anything the
-/// rules run on (`f64`, [`Tensor`](crate::Tensor), [`Var`](crate::Var),
+/// `logsumexp`, `softmax`, `log_softmax`, `var`, `std`, `norm`, `clamp`, `max_along`,
+/// `min_along`, `sum_axes`, `mean_axes` and `where_` on anything the rules run on (`f64`, [`Tensor`](crate::Tensor), [`Var`](crate::Var),
 /// [`Dual`](crate::Dual)).
 ///
 /// ```
@@ -89,6 +89,57 @@ pub trait Functions: Algebra {
         self.square().sum().sqrt_or_zero()
     }
 
+    /// The largest value along `axis`, its gradient to the first position that holds it
+    /// (`torch.max(x, dim)`'s values).
+    #[track_caller]
+    fn max_along(&self, axis: usize, keepdim: bool) -> Self {
+        self.masked_mul(&self.first_max_const(axis))
+            .sum_axis(axis, keepdim)
+    }
+
+    /// The smallest value along `axis`, its gradient to the first position that holds it.
+    #[track_caller]
+    fn min_along(&self, axis: usize, keepdim: bool) -> Self {
+        // The first smallest of x is the first largest of −x (a constant either way).
+        self.masked_mul(&self.neg().first_max_const(axis))
+            .sum_axis(axis, keepdim)
+    }
+
+    /// The sum over several axes, negative ones counted from the end (`-1` is the last),
+    /// as `torch.sum(x, dim=(…))`.
+    #[track_caller]
+    fn sum_axes(&self, axes: &[isize], keepdim: bool) -> Self {
+        let (axes, kept) = reduced_axes("sum_axes", &self.shape(), axes);
+        let s = axes
+            .iter()
+            .rev()
+            .fold(self.clone(), |acc, &a| acc.sum_axis(a, true));
+        if keepdim {
+            s
+        } else {
+            s.reshape(&kept)
+        }
+    }
+
+    /// The mean over several axes, negative ones counted from the end.
+    #[track_caller]
+    fn mean_axes(&self, axes: &[isize], keepdim: bool) -> Self {
+        let (normal, _) = reduced_axes("mean_axes", &self.shape(), axes);
+        let shape = self.shape();
+        let n: usize = normal.iter().map(|&a| shape[a]).product();
+        self.sum_axes(axes, keepdim).scale(1.0 / n as f64)
+    }
+
+    /// `a` where `self` (the condition) is non-zero, `b` elsewhere, broadcast, as
+    /// `torch.where(cond, a, b)`: each gradient goes only to the branch taken (selected:
+    /// an infinite adjoint stays out of the other).
+    #[track_caller]
+    fn where_(&self, a: &Self, b: &Self) -> Self {
+        let yes = self.map_const(|c| f64::from(u8::from(c != 0.0)));
+        let no = self.map_const(|c| f64::from(u8::from(c == 0.0)));
+        a.masked_mul(&yes).add(&b.masked_mul(&no))
+    }
+
     /// `√r` whose derivative is taken as 0 where `r = 0` (where `√` alone would give
     /// `∞·0` through the square that made `r`): `√(r + [r = 0]) − [r = 0]`.
     fn sqrt_or_zero(&self) -> Self {
@@ -117,3 +168,34 @@ pub trait Functions: Algebra {
 }
 
 impl<T: Algebra> Functions for T {}
+
+/// `axes` as distinct indices into `shape` (negative ones from the end), in increasing
+/// order, and the shape without them.
+#[track_caller]
+fn reduced_axes(op: &str, shape: &[usize], axes: &[isize]) -> (Vec<usize>, Vec<usize>) {
+    let rank = shape.len() as isize;
+    let mut normal: Vec<usize> = axes
+        .iter()
+        .map(|&a| {
+            let k = if a < 0 { a + rank } else { a };
+            assert!(
+                (0..rank).contains(&k),
+                "{op}: axis {a} is out of range for shape {shape:?}"
+            );
+            k as usize
+        })
+        .collect();
+    normal.sort_unstable();
+    let before = normal.len();
+    normal.dedup();
+    assert_eq!(
+        before,
+        normal.len(),
+        "{op}: an axis appears twice in {axes:?}"
+    );
+    let kept = (0..shape.len())
+        .filter(|k| !normal.contains(k))
+        .map(|k| shape[k])
+        .collect();
+    (normal, kept)
+}

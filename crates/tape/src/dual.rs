@@ -218,6 +218,10 @@ impl Algebra for Dual {
     fn max_axis_const(&self, axis: usize, keepdim: bool) -> Dual {
         Dual::constant(self.value.max_axis(axis, keepdim))
     }
+    #[track_caller]
+    fn first_max_const(&self, axis: usize) -> Dual {
+        Dual::constant(self.value.first_max_onehot(axis))
+    }
     fn log1p(&self) -> Dual {
         self.pointwise(f64::ln_1p, |x| 1.0 / (1.0 + x))
     }

@@ -43,9 +43,7 @@
 //! | `abs` at 0 | `g·0` | `0·ẋ` |
 //! | `pow(a, b)` at a = 0 | ∂b taken as 0 (the limit of `y·ln a`) | the same |
 //! | the sum of nothing; sums of −0 | +0; +0 | — |
-//!
-//! On [`Var`] (second order), relu's selection is recorded as a product, which differs
-//! only where the adjoint is infinite.
+//! | `where_`: the branch not taken | 0 whatever the adjoint | the same |
 
 #![warn(missing_docs)]
 

@@ -58,6 +58,8 @@ pub enum Op {
     Pow(Id, Id),
     Maximum(Id, Id),
     Minimum(Id, Id),
+    /// `a · mask` where `mask` ≠ 0, 0 elsewhere (a selection: see `Algebra::masked_mul`).
+    MaskedMul(Id, Id),
     /// `op(a)·op(b)` on matrices; the flags transpose an operand in place.
     MatMul {
         a: Id,
@@ -124,7 +126,7 @@ impl Op {
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | MatMul { a, b, .. } => {
                 (2, [a, b, 0, 0])
             }
-            Maximum(a, b) | Minimum(a, b) => (2, [a, b, 0, 0]),
+            Maximum(a, b) | Minimum(a, b) | MaskedMul(a, b) => (2, [a, b, 0, 0]),
             LinearMse { w, b, xy } => (4, [w, b, xy, xy + 1]),
             Neg(a)
             | Powf(a, _)
@@ -183,6 +185,7 @@ impl Op {
             Pow(..) => "pow",
             Maximum(..) => "maximum",
             Minimum(..) => "minimum",
+            MaskedMul(..) => "masked_mul",
             MatMul { .. } => "matmul",
             Sum(..) => "sum",
             Mean(..) => "mean",
@@ -213,7 +216,7 @@ impl Op {
             Mul(..) | MatMul { .. } | Powf(..) | Powi(..) | Square(_) | Ln(_) => (true, false),
             Abs(_) | Relu(_) | LinearMse { .. } => (true, false),
             Sin(_) | Cos(_) | Atan(_) | Log1p(_) | Softplus(_) => (true, false),
-            Maximum(..) | Minimum(..) => (true, false),
+            Maximum(..) | Minimum(..) | MaskedMul(..) => (true, false),
             Expm1(_) => (false, true),
             Exp(_) | Sqrt(_) | Tanh(_) | Sigmoid(_) => (false, true),
             Div(..) | Pow(..) => (true, true),
@@ -266,6 +269,7 @@ impl Op {
             Pow(..) => x[0].pow(&x[1]),
             Maximum(..) => x[0].maximum(&x[1]),
             Minimum(..) => x[0].minimum(&x[1]),
+            MaskedMul(..) => x[0].masked_mul(&x[1]),
             MatMul { ta, tb, .. } => x[0].gemm(&x[1], ta, tb),
             Sum(_) => x[0].sum(),
             Mean(_) => x[0].mean(),
@@ -363,6 +367,12 @@ impl Op {
                     g.masked_mul(&b().zip_const(a, wins_min))
                         .unbroadcast(&b().shape())
                 }),
+            ],
+            // The selected input takes g·mask, selected again; the mask (a constant in
+            // every use) takes g·a.
+            MaskedMul(..) => [
+                na.then(|| g.masked_mul(b()).unbroadcast(&a.shape())),
+                nb.then(|| g.mul(a).unbroadcast(&b().shape())),
             ],
             Sin(_) => [na.then(|| g.mul(&a.cos())), None],
             Cos(_) => [na.then(|| g.mul(&a.sin()).neg()), None],
@@ -970,7 +980,8 @@ impl Inner {
             | Div(a, b)
             | Pow(a, b)
             | Maximum(a, b)
-            | Minimum(a, b) => {
+            | Minimum(a, b)
+            | MaskedMul(a, b) => {
                 let [da, db] = node.op.vjp(&[val(a), val(b)], &y, &g, [true, true]);
                 put(a, da);
                 put(b, db);
@@ -2240,7 +2251,7 @@ impl<'t> Algebra for Var<'t> {
     }
     #[track_caller]
     fn masked_mul(&self, mask: &Self) -> Self {
-        self.mul(mask)
+        self.binary(Op::MaskedMul, mask)
     }
     #[track_caller]
     fn zip_const(&self, o: &Self, f: fn(f64, f64) -> f64) -> Self {
@@ -2254,6 +2265,10 @@ impl<'t> Algebra for Var<'t> {
     #[track_caller]
     fn max_axis_const(&self, axis: usize, keepdim: bool) -> Self {
         self.tape.constant(self.value().max_axis(axis, keepdim))
+    }
+    #[track_caller]
+    fn first_max_const(&self, axis: usize) -> Self {
+        self.tape.constant(self.value().first_max_onehot(axis))
     }
     fn log1p(&self) -> Self {
         self.unary(Op::Log1p)

@@ -802,6 +802,35 @@ impl Tensor {
         Tensor::new(out, &shape)
     }
 
+    /// 1 at the first largest value along `axis` (the first NaN, if any), 0 elsewhere:
+    /// the positions `torch.max(dim)` returns as its indices.
+    ///
+    /// ```
+    /// let t = tape::Tensor::new(vec![1.0, 5.0, 5.0, 2.0], &[2, 2]);
+    /// assert_eq!(t.first_max_onehot(1).data(), &[0.0, 1.0, 1.0, 0.0]);
+    /// ```
+    #[track_caller]
+    pub fn first_max_onehot(&self, axis: usize) -> Tensor {
+        let best = self.max_axis(axis, true);
+        let outer = numel(&self.shape[..axis]);
+        let n = self.shape[axis];
+        let inner = numel(&self.shape[axis + 1..]);
+        let mut out = vec![0.0; self.numel()];
+        for o in 0..outer {
+            for i in 0..inner {
+                let m = best.data[o * inner + i];
+                let hit = (0..n).find(|&k| {
+                    let v = self.data[(o * n + k) * inner + i];
+                    v == m || (m.is_nan() && v.is_nan())
+                });
+                if let Some(k) = hit {
+                    out[(o * n + k) * inner + i] = 1.0;
+                }
+            }
+        }
+        Tensor::new(out, &self.shape)
+    }
+
     /// The same data under another shape with the same number of elements (no copy).
     ///
     /// ```

@@ -2,7 +2,7 @@
 //! rule in the engine) and against forward mode (dual numbers, whose derivative rules are
 //! written separately from the backward rules).
 //!
-//! Case count per `cargo test`: 28 op tests × 64 cases + 640 random compositions = 2,432, and
+//! Case count per `cargo test`: 29 op tests × 64 cases + 640 random compositions = 2,496, and
 //! 256 compositions run with values released and kept, and 256 recorded at other values
 //! and given these by `set_values`.
 
@@ -162,6 +162,22 @@ op_test!(
         .add(&x[0].norm())
 );
 op_test!(clamp, one_signed(0.1, 2.0), |x| x[0].clamp(-1.0, 1.0));
+op_test!(
+    max_min_axes_where,
+    prop::collection::vec(-3.0..3.0f64, 24).prop_map(|v| vec![Tensor::new(v, &[2, 3, 4])]),
+    |x| x[0]
+        .max_along(1, false)
+        .sum()
+        .add(&x[0].min_along(2, true).square().sum())
+        .add(&x[0].sum_axes(&[-1, 0], false).square().mean())
+        .add(&x[0].mean_axes(&[0, 2], true).sum())
+        .add(
+            &x[0]
+                .map_const(|v| f64::from(u8::from(v > 0.0)))
+                .where_(&x[0].exp(), &x[0].square())
+                .sum()
+        )
+);
 op_test!(pow, two(-1.5, 1.5), |x| x[0]
     .square()
     .add(&x[0].map_const(|_| 0.5))
