@@ -25,8 +25,8 @@ SHAPES = [[3, 3], [3], [1, 3], [3, 1], [], [2, 3, 3]]
 UNARY = ["neg", "square", "exp_tanh", "log_pos", "sqrt_pos", "abs", "tanh", "sigmoid", "relu",
          "sin", "cos", "atan", "log1p_sig", "expm1", "softplus", "powi3", "powf_pos",
          "sum", "mean", "sum_axis", "mean_axis", "softmax", "log_softmax", "logsumexp",
-         "clamp", "max_along", "var", "norm"]
-BINARY = ["add", "sub", "mul", "div_pos", "maximum", "minimum", "matmul", "where"]
+         "clamp", "max_along", "var", "norm", "narrow", "permute"]
+BINARY = ["add", "sub", "mul", "div_pos", "maximum", "minimum", "matmul", "where", "cat", "bmm"]
 
 
 def apply(op, args, nodes):
@@ -49,6 +49,10 @@ def apply(op, args, nodes):
             return a @ b
         if op == "where":
             return torch.where(a > 0, a.exp(), b * b)
+        if op == "cat":
+            return torch.cat([a, b], 0)
+        if op == "bmm":
+            return torch.matmul(a, b)
     axis = args[1] if len(args) > 1 else 0
     return {
         "neg": lambda: -a,
@@ -79,6 +83,8 @@ def apply(op, args, nodes):
         "max_along": lambda: torch.max(a, axis).values,
         "var": lambda: a.var() if a.numel() > 1 else a * 1.0,
         "norm": lambda: torch.linalg.vector_norm(a) if a.numel() > 0 else a,
+        "narrow": lambda: torch.narrow(a, axis, 1, a.shape[axis] - 1),
+        "permute": lambda: a.permute(*reversed(range(a.dim()))),
     }[op]()
 
 
@@ -90,6 +96,18 @@ def shape_of(op, args, shapes):
         if op == "matmul":
             if 1 <= len(sa) <= 2 and 1 <= len(sb) <= 2 and sa[-1] == sb[0]:
                 return sa[:-1] + sb[1:]
+            return None
+        if op == "cat":
+            if len(sa) >= 1 and len(sa) == len(sb) and sa[1:] == sb[1:]:
+                return [sa[0] + sb[0]] + sa[1:]
+            return None
+        if op == "bmm":
+            if len(sa) == 3 and len(sb) in (2, 3) and sa[-1] == sb[-2]:
+                try:
+                    batch = list(torch.broadcast_shapes(torch.Size(sa[:-2]), torch.Size(sb[:-2])))
+                except RuntimeError:
+                    return None
+                return batch + [sa[-2], sb[-1]]
             return None
         try:
             return list(torch.broadcast_shapes(torch.Size(sa), torch.Size(sb)))
@@ -105,6 +123,12 @@ def shape_of(op, args, shapes):
         return sa
     if op in ("sum", "mean", "norm"):
         return []
+    if op == "narrow":
+        if len(sa) == 0 or args[1] >= len(sa) or sa[args[1]] < 2:
+            return None
+        return sa[: args[1]] + [sa[args[1]] - 1] + sa[args[1] + 1:]
+    if op == "permute":
+        return list(reversed(sa)) if len(sa) >= 2 else None
     if op == "var":
         n = math.prod(sa) if sa else 1
         return [] if n > 1 else sa

@@ -92,6 +92,13 @@ cases = {
     "where_grad_other_branch_infinite": [num(v) for v in grad_vec(lambda x: torch.sqrt(torch.where(torch.tensor([True, False]), x, torch.zeros(2))).sum(), [4.0, 4.0])],
     "sum_dims_-1_0": [num(v) for v in torch.arange(24.0).reshape(2, 3, 4).sum(dim=(-1, 0))],
     "mean_dims_0_2_keepdim": [num(v) for v in torch.arange(24.0).reshape(2, 3, 4).mean(dim=(0, 2), keepdim=True).flatten()],
+    # Structure: narrow, cat, stack, permute, index_select, batched matmul.
+    "narrow_grad": [num(v) for v in grad_vec(lambda x: (torch.narrow(x, 0, 1, 2) * torch.tensor([2.0, 3.0])).sum(), [1.0, 2.0, 3.0, 4.0])],
+    "cat_values": [num(v) for v in torch.cat([torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0]])], 1).flatten()],
+    "stack_values": [num(v) for v in torch.stack([torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])], 1).flatten()],
+    "permute_values": [num(v) for v in torch.arange(24.0).reshape(2, 3, 4).permute(2, 0, 1).flatten()],
+    "index_select_grad_repeats": [num(v) for v in grad_vec(lambda x: torch.index_select(x, 0, torch.tensor([2, 0, 2])).sum(), [1.0, 2.0, 3.0])],
+    "bmm_broadcast_values": [num(v) for v in (torch.arange(12.0).reshape(2, 2, 3) @ torch.arange(6.0).reshape(3, 2)).flatten()],
     # Signed zeros of reductions.
     "sum_of_empty": num(torch.zeros(0).sum()),
     "mean_of_minus_zero": num(torch.tensor([-0.0]).mean()),

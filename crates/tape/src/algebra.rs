@@ -89,6 +89,10 @@ pub trait Algebra: Clone {
     /// The largest value along `axis`, as a constant (NaN if any is): the shift that keeps
     /// `logsumexp` and `softmax` from overflowing, which cancels from their derivatives.
     fn max_axis_const(&self, axis: usize, keepdim: bool) -> Self;
+    /// Entries `start..start + len` along `axis` (`torch.narrow`).
+    fn narrow(&self, axis: usize, start: usize, len: usize) -> Self;
+    /// `self` at `start` along `axis` of zeros `total` long there (narrow's adjoint).
+    fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Self;
     /// A constant of `self`'s shape: 1 at the first largest value along `axis`, 0
     /// elsewhere (where `max(dim)` sends its gradient, as PyTorch).
     fn first_max_const(&self, axis: usize) -> Self;
@@ -262,6 +266,14 @@ impl Algebra for f64 {
     #[track_caller]
     fn first_max_const(&self, axis: usize) -> f64 {
         panic!("max: axis {axis} is out of range for a rank-0 value")
+    }
+    #[track_caller]
+    fn narrow(&self, axis: usize, _start: usize, _len: usize) -> f64 {
+        panic!("narrow: axis {axis} is out of range for a rank-0 value")
+    }
+    #[track_caller]
+    fn pad_axis(&self, axis: usize, _start: usize, _total: usize) -> f64 {
+        panic!("pad_axis: axis {axis} is out of range for a rank-0 value")
     }
     fn log1p(&self) -> f64 {
         self.ln_1p()
@@ -484,6 +496,14 @@ impl Algebra for Tensor {
     #[track_caller]
     fn first_max_const(&self, axis: usize) -> Tensor {
         Tensor::first_max_onehot(self, axis)
+    }
+    #[track_caller]
+    fn narrow(&self, axis: usize, start: usize, len: usize) -> Tensor {
+        Tensor::narrow(self, axis, start, len)
+    }
+    #[track_caller]
+    fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Tensor {
+        Tensor::pad_axis(self, axis, start, total)
     }
     fn log1p(&self) -> Tensor {
         self.map(f64::ln_1p)

@@ -10,7 +10,8 @@
 use crate::algebra::Algebra;
 
 /// `logsumexp`, `softmax`, `log_softmax`, `var`, `std`, `norm`, `clamp`, `max_along`,
-/// `min_along`, `sum_axes`, `mean_axes` and `where_` on anything the rules run on (`f64`, [`Tensor`](crate::Tensor), [`Var`](crate::Var),
+/// `min_along`, `sum_axes`, `mean_axes`, `where_`, `cat`, `stack`, `permute`,
+/// `index_select` and `bmm` on anything the rules run on (`f64`, [`Tensor`](crate::Tensor), [`Var`](crate::Var),
 /// [`Dual`](crate::Dual)).
 ///
 /// ```
@@ -138,6 +139,115 @@ pub trait Functions: Algebra {
         let yes = self.map_const(|c| f64::from(u8::from(c != 0.0)));
         let no = self.map_const(|c| f64::from(u8::from(c == 0.0)));
         a.masked_mul(&yes).add(&b.masked_mul(&no))
+    }
+
+    /// Joins `parts` along `axis` (their shapes equal elsewhere), as `torch.cat`: each
+    /// part padded to the whole length at its offset, summed (so each part's gradient is
+    /// its slice of the output's).
+    #[track_caller]
+    fn cat(parts: &[Self], axis: usize) -> Self {
+        assert!(!parts.is_empty(), "cat: no tensors to join");
+        let total: usize = parts.iter().map(|p| p.shape()[axis]).sum();
+        let mut at = 0;
+        let mut out: Option<Self> = None;
+        for p in parts {
+            let len = p.shape()[axis];
+            let placed = p.pad_axis(axis, at, total);
+            at += len;
+            out = Some(match out {
+                Some(o) => o.add(&placed),
+                None => placed,
+            });
+        }
+        out.expect("at least one part")
+    }
+
+    /// Stacks `parts` (all of one shape) along a new axis at `axis`, as `torch.stack`.
+    #[track_caller]
+    fn stack(parts: &[Self], axis: usize) -> Self {
+        let lifted: Vec<Self> = parts
+            .iter()
+            .map(|p| {
+                let mut shape = p.shape();
+                assert!(
+                    axis <= shape.len(),
+                    "stack: axis {axis} is out of range for shape {:?}",
+                    &shape[..]
+                );
+                shape.insert(axis, 1);
+                p.reshape(&shape)
+            })
+            .collect();
+        Self::cat(&lifted, axis)
+    }
+
+    /// The axes reordered, output axis `i` being input axis `dims[i]`, as `torch.permute`
+    /// (a sequence of transpositions).
+    #[track_caller]
+    fn permute(&self, dims: &[usize]) -> Self {
+        let r = self.shape().len();
+        let mut seen = vec![false; r];
+        assert!(
+            dims.len() == r
+                && dims
+                    .iter()
+                    .all(|&d| d < r && !std::mem::replace(&mut seen[d], true)),
+            "permute: {dims:?} is not a permutation of the {r} axes of shape {:?}",
+            &self.shape()[..]
+        );
+        let mut current: Vec<usize> = (0..r).collect();
+        let mut out = self.clone();
+        for i in 0..r {
+            let j = current
+                .iter()
+                .position(|&c| c == dims[i])
+                .expect("a permutation");
+            if j != i {
+                out = out.transpose(i, j);
+                current.swap(i, j);
+            }
+        }
+        out
+    }
+
+    /// The entries at `indices` along `axis`, in that order (repeats allowed), as
+    /// `torch.index_select`: a gradient returns to every place it was taken from.
+    #[track_caller]
+    fn index_select(&self, axis: usize, indices: &[usize]) -> Self {
+        let picked: Vec<Self> = indices.iter().map(|&i| self.narrow(axis, i, 1)).collect();
+        Self::cat(&picked, axis)
+    }
+
+    /// Batched matrix product, `[…, m, k] · […, k, n] → […, m, n]`, the batch axes
+    /// broadcast as NumPy's and PyTorch's `matmul` (one 2-D product per batch entry).
+    #[track_caller]
+    fn bmm(&self, b: &Self) -> Self {
+        let (sa, sb) = (self.shape(), b.shape());
+        assert!(
+            sa.len() >= 2 && sb.len() >= 2 && sa[sa.len() - 1] == sb[sb.len() - 2],
+            "bmm: shapes {:?} and {:?} are not […, m, k] and […, k, n]",
+            &sa[..],
+            &sb[..]
+        );
+        let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
+        let batch = crate::broadcast_shape("bmm", &sa[..sa.len() - 2], &sb[..sb.len() - 2]);
+        let count: usize = batch.iter().product();
+        let full = |x: &Self, rows: usize, cols: usize| {
+            let mut to: Vec<usize> = batch.to_vec();
+            to.extend([rows, cols]);
+            x.broadcast_to(&to).reshape(&[count, rows, cols])
+        };
+        let (a3, b3) = (full(self, m, k), full(b, k, n));
+        let products: Vec<Self> = (0..count)
+            .map(|i| {
+                a3.narrow(0, i, 1)
+                    .reshape(&[m, k])
+                    .matmul(&b3.narrow(0, i, 1).reshape(&[k, n]))
+            })
+            .collect();
+        let mut shape: Vec<usize> = batch.to_vec();
+        shape.extend([m, n]);
+        Self::stack(&products, 0).reshape(&shape)
     }
 
     /// `√r` whose derivative is taken as 0 where `r = 0` (where `√` alone would give

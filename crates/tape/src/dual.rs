@@ -219,6 +219,14 @@ impl Algebra for Dual {
         Dual::constant(self.value.max_axis(axis, keepdim))
     }
     #[track_caller]
+    fn narrow(&self, axis: usize, start: usize, len: usize) -> Dual {
+        self.linear(|t| t.narrow(axis, start, len))
+    }
+    #[track_caller]
+    fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Dual {
+        self.linear(|t| t.pad_axis(axis, start, total))
+    }
+    #[track_caller]
     fn first_max_const(&self, axis: usize) -> Dual {
         Dual::constant(self.value.first_max_onehot(axis))
     }

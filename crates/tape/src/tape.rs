@@ -60,6 +60,20 @@ pub enum Op {
     Minimum(Id, Id),
     /// `a · mask` where `mask` ≠ 0, 0 elsewhere (a selection: see `Algebra::masked_mul`).
     MaskedMul(Id, Id),
+    /// Entries `start..start + len` along `axis`.
+    Narrow {
+        x: Id,
+        axis: u8,
+        start: u32,
+        len: u32,
+    },
+    /// `x` at `start` along `axis` of zeros `total` long there (narrow's adjoint).
+    Pad {
+        x: Id,
+        axis: u8,
+        start: u32,
+        total: u32,
+    },
     /// `op(a)·op(b)` on matrices; the flags transpose an operand in place.
     MatMul {
         a: Id,
@@ -151,6 +165,7 @@ impl Op {
             | Transpose(a, _, _)
             | BroadcastTo(a) => (1, [a, 0, 0, 0]),
             SumAxis { x, .. } | MeanAxis { x, .. } => (1, [x, 0, 0, 0]),
+            Narrow { x, .. } | Pad { x, .. } => (1, [x, 0, 0, 0]),
         };
         Inputs { len, ids }
     }
@@ -186,6 +201,8 @@ impl Op {
             Maximum(..) => "maximum",
             Minimum(..) => "minimum",
             MaskedMul(..) => "masked_mul",
+            Narrow { .. } => "narrow",
+            Pad { .. } => "pad",
             MatMul { .. } => "matmul",
             Sum(..) => "sum",
             Mean(..) => "mean",
@@ -213,6 +230,7 @@ impl Op {
             Const | Param | Add(..) | Sub(..) | Neg(_) => (false, false),
             Sum(_) | Mean(_) | SumAxis { .. } | MeanAxis { .. } => (false, false),
             Reshape(_) | Transpose(..) | BroadcastTo(_) => (false, false),
+            Narrow { .. } | Pad { .. } => (false, false),
             Mul(..) | MatMul { .. } | Powf(..) | Powi(..) | Square(_) | Ln(_) => (true, false),
             Abs(_) | Relu(_) | LinearMse { .. } => (true, false),
             Sin(_) | Cos(_) | Atan(_) | Log1p(_) | Softplus(_) => (true, false),
@@ -234,6 +252,8 @@ impl Op {
                 | Op::MeanAxis { .. }
                 | Op::Transpose(..)
                 | Op::LinearMse { .. }
+                | Op::Narrow { .. }
+                | Op::Pad { .. }
         )
     }
 
@@ -270,6 +290,12 @@ impl Op {
             Maximum(..) => x[0].maximum(&x[1]),
             Minimum(..) => x[0].minimum(&x[1]),
             MaskedMul(..) => x[0].masked_mul(&x[1]),
+            Narrow {
+                axis, start, len, ..
+            } => x[0].narrow(axis as usize, start as usize, len as usize),
+            Pad {
+                axis, start, total, ..
+            } => x[0].pad_axis(axis as usize, start as usize, total as usize),
             MatMul { ta, tb, .. } => x[0].gemm(&x[1], ta, tb),
             Sum(_) => x[0].sum(),
             Mean(_) => x[0].mean(),
@@ -373,6 +399,15 @@ impl Op {
             MaskedMul(..) => [
                 na.then(|| g.masked_mul(b()).unbroadcast(&a.shape())),
                 nb.then(|| g.mul(a).unbroadcast(&b().shape())),
+            ],
+            // Linear maps, each the other's adjoint.
+            Narrow { axis, start, .. } => [
+                na.then(|| g.pad_axis(axis as usize, start as usize, a.shape()[axis as usize])),
+                None,
+            ],
+            Pad { axis, start, .. } => [
+                na.then(|| g.narrow(axis as usize, start as usize, a.shape()[axis as usize])),
+                None,
             ],
             Sin(_) => [na.then(|| g.mul(&a.cos())), None],
             Cos(_) => [na.then(|| g.mul(&a.sin()).neg()), None],
@@ -1009,6 +1044,7 @@ impl Inner {
             // Reductions and reshapes may make rank 0 of a tensor; the rest never do.
             MatMul { .. } | Sum(_) | Mean(_) | SumAxis { .. } | MeanAxis { .. } => return None,
             Reshape(_) | Transpose(..) | BroadcastTo(_) | LinearMse { .. } => return None,
+            Narrow { .. } | Pad { .. } => return None,
         }
         Some(carry)
     }
@@ -2269,6 +2305,47 @@ impl<'t> Algebra for Var<'t> {
     #[track_caller]
     fn first_max_const(&self, axis: usize) -> Self {
         self.tape.constant(self.value().first_max_onehot(axis))
+    }
+    #[track_caller]
+    fn narrow(&self, axis: usize, start: usize, len: usize) -> Self {
+        let shape = self.shape();
+        assert!(
+            axis < shape.len() && start + len <= shape[axis],
+            "narrow: entries {start}..{} of axis {axis} do not fit shape {:?}",
+            start + len,
+            &shape[..]
+        );
+        let (x, axis, start, len) = (self.id, axis as u8, start as u32, len as u32);
+        self.tape.record(
+            || Op::Narrow {
+                x,
+                axis,
+                start,
+                len,
+            },
+            Ins::Tensor,
+            &[],
+        )
+    }
+    #[track_caller]
+    fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Self {
+        let shape = self.shape();
+        assert!(
+            axis < shape.len() && start + shape[axis] <= total,
+            "pad_axis: shape {:?} at {start} of {total} along axis {axis} does not fit",
+            &shape[..]
+        );
+        let (x, axis, start, total) = (self.id, axis as u8, start as u32, total as u32);
+        self.tape.record(
+            || Op::Pad {
+                x,
+                axis,
+                start,
+                total,
+            },
+            Ins::Tensor,
+            &[],
+        )
     }
     fn log1p(&self) -> Self {
         self.unary(Op::Log1p)

@@ -802,6 +802,61 @@ impl Tensor {
         Tensor::new(out, &shape)
     }
 
+    /// Entries `start..start + len` along `axis` (a copy), as `torch.narrow`.
+    ///
+    /// ```
+    /// let t = tape::Tensor::new((0..6).map(f64::from).collect(), &[2, 3]);
+    /// assert_eq!(t.narrow(1, 1, 2).data(), &[1.0, 2.0, 4.0, 5.0]);
+    /// ```
+    #[track_caller]
+    pub fn narrow(&self, axis: usize, start: usize, len: usize) -> Tensor {
+        assert!(
+            axis < self.rank() && start + len <= self.shape[axis],
+            "narrow: entries {start}..{} of axis {axis} do not fit shape {:?}",
+            start + len,
+            self.shape
+        );
+        let outer = numel(&self.shape[..axis]);
+        let n = self.shape[axis];
+        let inner = numel(&self.shape[axis + 1..]);
+        let mut out = Vec::with_capacity(outer * len * inner);
+        for o in 0..outer {
+            out.extend_from_slice(
+                &self.data[(o * n + start) * inner..(o * n + start + len) * inner],
+            );
+        }
+        let mut shape = self.shape.clone();
+        shape[axis] = len;
+        Tensor::new(out, &shape)
+    }
+
+    /// This tensor placed at `start` along `axis` of a zero tensor `total` long there: the
+    /// adjoint of [`Tensor::narrow`].
+    ///
+    /// ```
+    /// let t = tape::Tensor::new(vec![1.0, 2.0], &[1, 2]);
+    /// assert_eq!(t.pad_axis(1, 1, 4).data(), &[0.0, 1.0, 2.0, 0.0]);
+    /// ```
+    #[track_caller]
+    pub fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Tensor {
+        assert!(
+            axis < self.rank() && start + self.shape[axis] <= total,
+            "pad_axis: shape {:?} at {start} of {total} along axis {axis} does not fit",
+            self.shape
+        );
+        let outer = numel(&self.shape[..axis]);
+        let len = self.shape[axis];
+        let inner = numel(&self.shape[axis + 1..]);
+        let mut out = vec![0.0; outer * total * inner];
+        for o in 0..outer {
+            out[(o * total + start) * inner..(o * total + start + len) * inner]
+                .copy_from_slice(&self.data[o * len * inner..(o + 1) * len * inner]);
+        }
+        let mut shape = self.shape.clone();
+        shape[axis] = total;
+        Tensor::new(out, &shape)
+    }
+
     /// 1 at the first largest value along `axis` (the first NaN, if any), 0 elsewhere:
     /// the positions `torch.max(dim)` returns as its indices.
     ///

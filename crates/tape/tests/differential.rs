@@ -56,6 +56,13 @@ fn apply<T: Algebra>(op: &str, args: &[usize], nodes: &[T]) -> T {
         "var" if a.shape().iter().product::<usize>() > 1 => a.var(1.0),
         "var" => a.scale(1.0),
         "norm" => a.norm(),
+        "narrow" => a.narrow(axis, 1, a.shape()[axis] - 1),
+        "permute" => {
+            let r = a.shape().len();
+            a.permute(&(0..r).rev().collect::<Vec<_>>())
+        }
+        "cat" => Functions::cat(&[a.clone(), b().clone()], 0),
+        "bmm" => a.bmm(b()),
         other => panic!("no op {other} in the differential test"),
     }
 }

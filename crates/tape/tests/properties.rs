@@ -2,7 +2,7 @@
 //! rule in the engine) and against forward mode (dual numbers, whose derivative rules are
 //! written separately from the backward rules).
 //!
-//! Case count per `cargo test`: 29 op tests × 64 cases + 640 random compositions = 2,496, and
+//! Case count per `cargo test`: 31 op tests × 64 cases + 640 random compositions = 2,624, and
 //! 256 compositions run with values released and kept, and 256 recorded at other values
 //! and given these by `set_values`.
 
@@ -162,6 +162,32 @@ op_test!(
         .add(&x[0].norm())
 );
 op_test!(clamp, one_signed(0.1, 2.0), |x| x[0].clamp(-1.0, 1.0));
+op_test!(
+    narrow_cat_stack_permute_index,
+    prop::collection::vec(-2.0..2.0f64, 24).prop_map(|v| vec![Tensor::new(v, &[2, 3, 4])]),
+    |x| {
+        let halves = [x[0].narrow(1, 0, 2), x[0].narrow(1, 1, 2).tanh()];
+        Functions::cat(&halves, 1)
+            .square()
+            .sum()
+            .add(
+                &Functions::stack(&[x[0].clone(), x[0].sin()], 0)
+                    .permute(&[3, 0, 2, 1])
+                    .mul(&x[0].permute(&[2, 0, 1]).reshape(&[4, 2, 3, 1]))
+                    .sum(),
+            )
+            .add(&x[0].index_select(2, &[3, 0, 3]).exp().mean())
+    }
+);
+op_test!(
+    bmm,
+    (
+        prop::collection::vec(-2.0..2.0f64, 24),
+        prop::collection::vec(-2.0..2.0f64, 8)
+    )
+        .prop_map(|(a, b)| vec![Tensor::new(a, &[2, 3, 4]), Tensor::new(b, &[4, 2])]),
+    |x| x[0].bmm(&x[1].reshape(&[1, 4, 2])).square().sum()
+);
 op_test!(
     max_min_axes_where,
     prop::collection::vec(-3.0..3.0f64, 24).prop_map(|v| vec![Tensor::new(v, &[2, 3, 4])]),

@@ -195,6 +195,39 @@ fn special_points_follow_pytorch() {
                 &[4.0, 4.0],
             ),
         ),
+        (
+            "narrow_grad",
+            grad_vec(
+                |x| (x.narrow(0, 1, 2) * x.tape().constant([2.0, 3.0])).sum(),
+                &[1.0, 2.0, 3.0, 4.0],
+            ),
+        ),
+        (
+            "cat_values",
+            Functions::cat(
+                &[
+                    Tensor::new(vec![1.0, 2.0], &[1, 2]),
+                    Tensor::new(vec![3.0], &[1, 1]),
+                ],
+                1,
+            )
+            .to_vec(),
+        ),
+        (
+            "stack_values",
+            Functions::stack(&[Tensor::from([1.0, 2.0]), Tensor::from([3.0, 4.0])], 1).to_vec(),
+        ),
+        ("permute_values", grid().permute(&[2, 0, 1]).to_vec()),
+        (
+            "index_select_grad_repeats",
+            grad_vec(|x| x.index_select(0, &[2, 0, 2]).sum(), &[1.0, 2.0, 3.0]),
+        ),
+        (
+            "bmm_broadcast_values",
+            Tensor::new((0..12).map(f64::from).collect(), &[2, 2, 3])
+                .bmm(&Tensor::new((0..6).map(f64::from).collect(), &[3, 2]))
+                .to_vec(),
+        ),
         ("sum_dims_-1_0", grid().sum_axes(&[-1, 0], false).to_vec()),
         (
             "mean_dims_0_2_keepdim",
