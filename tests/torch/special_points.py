@@ -99,6 +99,9 @@ cases = {
     "permute_values": [num(v) for v in torch.arange(24.0).reshape(2, 3, 4).permute(2, 0, 1).flatten()],
     "index_select_grad_repeats": [num(v) for v in grad_vec(lambda x: torch.index_select(x, 0, torch.tensor([2, 0, 2])).sum(), [1.0, 2.0, 3.0])],
     "bmm_broadcast_values": [num(v) for v in (torch.arange(12.0).reshape(2, 2, 3) @ torch.arange(6.0).reshape(3, 2)).flatten()],
+    "gather_values_dim1": [num(v) for v in torch.gather(torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), 1, torch.tensor([[2, 0], [1, 1]])).flatten()],
+    "gather_grad_dim1": [num(v) for v in grad_vec(lambda x: torch.gather(x, 1, torch.tensor([[2, 0], [1, 1]])).sum(), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).flatten()],
+    "gather_values_dim0": [num(v) for v in torch.gather(torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), 0, torch.tensor([[1, 0, 1]])).flatten()],
     # Signed zeros of reductions.
     "sum_of_empty": num(torch.zeros(0).sum()),
     "mean_of_minus_zero": num(torch.tensor([-0.0]).mean()),

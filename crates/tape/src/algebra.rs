@@ -89,6 +89,8 @@ pub trait Algebra: Clone {
     /// The largest value along `axis`, as a constant (NaN if any is): the shift that keeps
     /// `logsumexp` and `softmax` from overflowing, which cancels from their derivatives.
     fn max_axis_const(&self, axis: usize, keepdim: bool) -> Self;
+    /// `t` as a constant beside `self` (on the same tape, for a `Var`).
+    fn lift_const(&self, t: &Tensor) -> Self;
     /// Entries `start..start + len` along `axis` (`torch.narrow`).
     fn narrow(&self, axis: usize, start: usize, len: usize) -> Self;
     /// `self` at `start` along `axis` of zeros `total` long there (narrow's adjoint).
@@ -266,6 +268,10 @@ impl Algebra for f64 {
     #[track_caller]
     fn first_max_const(&self, axis: usize) -> f64 {
         panic!("max: axis {axis} is out of range for a rank-0 value")
+    }
+    #[track_caller]
+    fn lift_const(&self, t: &Tensor) -> f64 {
+        t.item()
     }
     #[track_caller]
     fn narrow(&self, axis: usize, _start: usize, _len: usize) -> f64 {
@@ -496,6 +502,9 @@ impl Algebra for Tensor {
     #[track_caller]
     fn first_max_const(&self, axis: usize) -> Tensor {
         Tensor::first_max_onehot(self, axis)
+    }
+    fn lift_const(&self, t: &Tensor) -> Tensor {
+        t.clone()
     }
     #[track_caller]
     fn narrow(&self, axis: usize, start: usize, len: usize) -> Tensor {

@@ -11,7 +11,7 @@ use crate::algebra::Algebra;
 
 /// `logsumexp`, `softmax`, `log_softmax`, `var`, `std`, `norm`, `clamp`, `max_along`,
 /// `min_along`, `sum_axes`, `mean_axes`, `where_`, `cat`, `stack`, `permute`,
-/// `index_select` and `bmm` on anything the rules run on (`f64`, [`Tensor`](crate::Tensor), [`Var`](crate::Var),
+/// `index_select`, `gather` and `bmm` on anything the rules run on (`f64`, [`Tensor`](crate::Tensor), [`Var`](crate::Var),
 /// [`Dual`](crate::Dual)).
 ///
 /// ```
@@ -216,6 +216,50 @@ pub trait Functions: Algebra {
     fn index_select(&self, axis: usize, indices: &[usize]) -> Self {
         let picked: Vec<Self> = indices.iter().map(|&i| self.narrow(axis, i, 1)).collect();
         Self::cat(&picked, axis)
+    }
+
+    /// `out[…, j, …] = x[…, index[…, j, …], …]` along `axis`, as `torch.gather`:
+    /// `index` holds whole numbers, shaped as `self` except along `axis`. Written as a
+    /// one-hot selection summed along `axis` (memory: the index's size times the axis
+    /// length), so each gradient returns to the place it was taken from, repeats summed.
+    #[track_caller]
+    fn gather(&self, axis: usize, index: &crate::Tensor) -> Self {
+        let shape = self.shape();
+        let r = shape.len();
+        let ishape = index.shape();
+        assert!(
+            axis < r && ishape.len() == r && (0..r).all(|k| k == axis || ishape[k] == shape[k]),
+            "gather: index of shape {ishape:?} does not fit shape {:?} along axis {axis}",
+            &shape[..]
+        );
+        let m = shape[axis];
+        // The axis moved last, then one-hot weights of shape index' + [m].
+        let mut order: Vec<usize> = (0..r).filter(|&k| k != axis).collect();
+        order.push(axis);
+        let moved = self.permute(&order);
+        let idx = index.permute_values(&order);
+        let mut onehot = vec![0.0; idx.numel() * m];
+        for (p, &v) in idx.data().iter().enumerate() {
+            assert!(
+                v >= 0.0 && v.fract() == 0.0 && (v as usize) < m,
+                "gather: index {v} is not a position along an axis of {m}"
+            );
+            onehot[p * m + v as usize] = 1.0;
+        }
+        let mut oshape: Vec<usize> = idx.shape().to_vec();
+        oshape.push(m);
+        let mut xshape: Vec<usize> = moved.shape().to_vec();
+        xshape.insert(r - 1, 1);
+        let picked = moved
+            .reshape(&xshape)
+            .masked_mul(&self.lift_const(&crate::Tensor::new(onehot, &oshape)))
+            .sum_axis(r, false);
+        // Back to the original order of axes.
+        let mut back = vec![0; r];
+        for (i, &o) in order.iter().enumerate() {
+            back[o] = i;
+        }
+        picked.permute(&back)
     }
 
     /// Batched matrix product, `[…, m, k] · […, k, n] → […, m, n]`, the batch axes

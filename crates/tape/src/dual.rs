@@ -218,6 +218,9 @@ impl Algebra for Dual {
     fn max_axis_const(&self, axis: usize, keepdim: bool) -> Dual {
         Dual::constant(self.value.max_axis(axis, keepdim))
     }
+    fn lift_const(&self, t: &Tensor) -> Dual {
+        Dual::constant(t.clone())
+    }
     #[track_caller]
     fn narrow(&self, axis: usize, start: usize, len: usize) -> Dual {
         self.linear(|t| t.narrow(axis, start, len))

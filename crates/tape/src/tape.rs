@@ -2306,6 +2306,9 @@ impl<'t> Algebra for Var<'t> {
     fn first_max_const(&self, axis: usize) -> Self {
         self.tape.constant(self.value().first_max_onehot(axis))
     }
+    fn lift_const(&self, t: &Tensor) -> Self {
+        self.tape.constant(t.clone())
+    }
     #[track_caller]
     fn narrow(&self, axis: usize, start: usize, len: usize) -> Self {
         let shape = self.shape();

@@ -857,6 +857,42 @@ impl Tensor {
         Tensor::new(out, &shape)
     }
 
+    /// The values with their axes reordered (output axis `i` is axis `dims[i]`), a copy.
+    ///
+    /// ```
+    /// let t = tape::Tensor::new((0..6).map(f64::from).collect(), &[2, 3]);
+    /// assert_eq!(t.permute_values(&[1, 0]).data(), &[0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    /// ```
+    #[track_caller]
+    pub fn permute_values(&self, dims: &[usize]) -> Tensor {
+        let r = self.rank();
+        assert!(
+            dims.len() == r && (0..r).all(|d| dims.contains(&d)),
+            "permute: {dims:?} is not a permutation of the axes of shape {:?}",
+            self.shape
+        );
+        let shape: Vec<usize> = dims.iter().map(|&d| self.shape[d]).collect();
+        let mut strides = vec![1usize; r];
+        for k in (0..r.saturating_sub(1)).rev() {
+            strides[k] = strides[k + 1] * self.shape[k + 1];
+        }
+        let n = self.numel();
+        let mut out = Vec::with_capacity(n);
+        let mut at = vec![0usize; r];
+        for _ in 0..n {
+            let src: usize = (0..r).map(|i| at[i] * strides[dims[i]]).sum();
+            out.push(self.data[src]);
+            for i in (0..r).rev() {
+                at[i] += 1;
+                if at[i] < shape[i] {
+                    break;
+                }
+                at[i] = 0;
+            }
+        }
+        Tensor::new(out, &shape)
+    }
+
     /// 1 at the first largest value along `axis` (the first NaN, if any), 0 elsewhere:
     /// the positions `torch.max(dim)` returns as its indices.
     ///

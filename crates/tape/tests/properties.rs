@@ -2,7 +2,7 @@
 //! rule in the engine) and against forward mode (dual numbers, whose derivative rules are
 //! written separately from the backward rules).
 //!
-//! Case count per `cargo test`: 31 op tests × 64 cases + 640 random compositions = 2,624, and
+//! Case count per `cargo test`: 32 op tests × 64 cases + 640 random compositions = 2,688, and
 //! 256 compositions run with values released and kept, and 256 recorded at other values
 //! and given these by `set_values`.
 
@@ -177,6 +177,14 @@ op_test!(
                     .sum(),
             )
             .add(&x[0].index_select(2, &[3, 0, 3]).exp().mean())
+    }
+);
+op_test!(
+    gather,
+    prop::collection::vec(-2.0..2.0f64, 24).prop_map(|v| vec![Tensor::new(v, &[2, 3, 4])]),
+    |x| {
+        let index = Tensor::new(vec![2.0, 0.0, 1.0, 1.0, 0.0, 2.0, 2.0, 2.0], &[2, 1, 4]);
+        x[0].gather(1, &index).exp().sum()
     }
 );
 op_test!(

@@ -228,6 +228,28 @@ fn special_points_follow_pytorch() {
                 .bmm(&Tensor::new((0..6).map(f64::from).collect(), &[3, 2]))
                 .to_vec(),
         ),
+        (
+            "gather_values_dim1",
+            Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])
+                .gather(1, &Tensor::new(vec![2.0, 0.0, 1.0, 1.0], &[2, 2]))
+                .to_vec(),
+        ),
+        (
+            "gather_grad_dim1",
+            grad_mat(
+                |x| {
+                    x.gather(1, &Tensor::new(vec![2.0, 0.0, 1.0, 1.0], &[2, 2]))
+                        .sum()
+                },
+                &[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
+            ),
+        ),
+        (
+            "gather_values_dim0",
+            Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])
+                .gather(0, &Tensor::new(vec![1.0, 0.0, 1.0], &[1, 3]))
+                .to_vec(),
+        ),
         ("sum_dims_-1_0", grid().sum_axes(&[-1, 0], false).to_vec()),
         (
             "mean_dims_0_2_keepdim",
