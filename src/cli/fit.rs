@@ -6,6 +6,7 @@
 
 use super::{num, plot, Data, Fail};
 
+mod pictures;
 mod stream;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -619,7 +620,7 @@ pub(super) fn fit(f: &Fit) -> Result<(), Fail> {
     }
     if let Some(dir) = &f.plot {
         plot::REPLACE.store(f.force, std::sync::atomic::Ordering::Relaxed);
-        plot::fit_pictures(&report, dir)?;
+        pictures::fit_pictures(&report, dir)?;
     }
     if f.data.json {
         print_json(&report);
