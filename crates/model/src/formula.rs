@@ -494,6 +494,27 @@ impl Formula {
         }
     }
 
+    /// An expression over this formula's columns and parameters as text, in the formula
+    /// syntax (as [`derivative`](crate::derivative) results are printed).
+    pub fn show(&self, e: &Expr) -> String {
+        let params: Vec<String> = self
+            .parameter_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        crate::symbolic::to_text(e, &self.columns, &params)
+    }
+
+    /// [`Formula::show`] as LaTeX math.
+    pub fn show_latex(&self, e: &Expr) -> String {
+        let params: Vec<String> = self
+            .parameter_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        crate::symbolic::to_latex(e, &self.columns, &params)
+    }
+
     /// The parsed right-hand side.
     pub fn expr(&self) -> &Expr {
         &self.expr

@@ -31,6 +31,7 @@ mod qr;
 mod reader;
 mod saved;
 mod stats;
+mod symbolic;
 mod train;
 mod tsqr;
 mod xprec;
@@ -62,6 +63,7 @@ pub use stats::{
     f_sf, incomplete_beta, inference, ln_gamma, student_t_quantile, student_t_sf, CoefStat,
     Inference,
 };
+pub use symbolic::{derivative, Derivation};
 pub use train::{
     curvature, curvature_at, evaluate, objective, train, Curvature, History, Progress, Schedule,
     TrainConfig, TrainError,
