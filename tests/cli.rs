@@ -1759,6 +1759,76 @@ fn pictures_never_replace_a_file_nobody_asked_to_replace() {
     assert!(!dir.join("plots-3").exists());
 }
 
+#[test]
+fn derive_writes_the_hand_derivation_and_checks_it_against_backward() {
+    // The dosage tutorial's 8 points at m = 0.9, b = 0.1: its published partials are
+    // dC/dm = 36.305 and dC/db = 6.265.
+    let args = [
+        "derive",
+        "tests/data/dosage.csv",
+        "--model",
+        "y = m*x + b",
+        "--init",
+        "m=0.9,b=0.1",
+    ];
+    let (code, out, err) = descent(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("dL/dm = (2/n) * sum((m*x + b - y) * x)"),
+        "{out}"
+    );
+    assert!(out.contains("dL/db = (2/n) * sum(m*x + b - y)"), "{out}");
+    let figure = |name: &str| -> (f64, f64) {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap();
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(2)
+            .map(|t| t.parse().unwrap())
+            .collect();
+        (v[0], v[1])
+    };
+    for (name, published) in [("m", 36.305), ("b", 6.265)] {
+        let (hand, tape) = figure(name);
+        assert!(
+            rel_close(hand, published, 1e-12) && rel_close(tape, published, 1e-12),
+            "{name}: {hand} {tape}"
+        );
+    }
+    insta::assert_snapshot!("derive_formula", out);
+    let (code, out, err) = descent(&[
+        "derive",
+        "tests/data/dosage.csv",
+        "--target",
+        "y",
+        "--init",
+        "0.9,0.1",
+        "--steps",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("derive_linear", out);
+    let (code, out, err) = descent(&[
+        "derive",
+        "tests/data/dosage.csv",
+        "--model",
+        "y = a*exp(k*x) + c",
+        "--latex",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("derive_latex", out);
+    let (code, _, err) = descent(&[
+        "derive",
+        "tests/data/dosage.csv",
+        "--model",
+        "y = relu(m*x)",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("relu has no derivative expression"), "{err}");
+}
+
 mod model_files {
     use proptest::prelude::*;
 

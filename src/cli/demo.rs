@@ -49,8 +49,12 @@ fn own_folder(dir: &str) -> Result<String, String> {
     Err(format!("--plot {dir}: no free folder name beside it"))
 }
 
-pub(super) fn demo(dir: &str) -> Result<(), String> {
-    let dir = &own_folder(dir)?;
+pub(super) fn demo(dir: &str, force: bool) -> Result<(), String> {
+    let dir = &if force {
+        dir.to_string()
+    } else {
+        own_folder(dir)?
+    };
     plot::REPLACE.store(true, std::sync::atomic::Ordering::Relaxed);
     let data = synthetic(100, &[1.32], 7.9, 10.0, (25.0, 70.0), 2017);
     out!("descent demo: 100 (hours studied, test score) points, generated with seed 2017\n");

@@ -378,7 +378,7 @@ fn formula_columns(loaded: Dataset, formula: &Formula, text: &str) -> Result<Dat
     })
 }
 
-fn parse_init_linear(s: &str, d: usize, intercept: bool) -> Result<Linear, String> {
+pub(super) fn parse_init_linear(s: &str, d: usize, intercept: bool) -> Result<Linear, String> {
     if !intercept {
         if matches!(s, "zeros" | "uniform" | "normal") {
             return Ok(Linear::without_intercept(

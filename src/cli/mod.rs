@@ -15,6 +15,7 @@ macro_rules! out {
 
 mod check;
 mod demo;
+mod derive;
 mod fit;
 mod plot;
 mod predict;
@@ -37,9 +38,12 @@ place it came from. A closed standard output ends the run quietly with status 0.
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Where the demo writes its pictures.
+    /// Where the demo writes its pictures (a folder it made, or a fresh one beside it).
     #[arg(long, default_value = "descent-plots")]
     plot: String,
+    /// Let the demo write into --plot as it is, replacing its pictures there.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -54,6 +58,9 @@ enum Command {
     Check(check::Check),
     /// Train at several learning rates: which converge, which crawl, which diverge.
     Sweep(sweep::Sweep),
+    /// The hand derivation: each partial of the loss as an expression (the chain rule on
+    /// the formula's tree), evaluated on the data beside backward().
+    Derive(derive::Derive),
 }
 
 /// The data options shared by `fit`, `check` and `sweep`.
@@ -167,11 +174,12 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
-        None => demo::demo(&cli.plot).map_err(Fail::from),
+        None => demo::demo(&cli.plot, cli.force).map_err(Fail::from),
         Some(Command::Fit(f)) => fit::fit(&f),
         Some(Command::Predict(p)) => predict::predict(&p).map_err(Fail::from),
         Some(Command::Check(c)) => check::check(&c).map_err(Fail::from),
         Some(Command::Sweep(s)) => sweep::sweep(&s).map_err(Fail::from),
+        Some(Command::Derive(d)) => derive::derive(&d),
     };
     match result {
         Ok(()) => 0,
