@@ -175,3 +175,115 @@ fn fit_draws_the_line_or_predicted_against_actual_and_the_surface() {
         has(&s, lr, &p);
     }
 }
+
+#[test]
+fn graph_draws_one_box_per_node_with_the_listings_values_and_gradients() {
+    // The dosage tutorial's loss at m = 0.9, b = 0.1 (published: C = 19.6755,
+    // dC/dm = 36.305, dC/db = 6.265).
+    let dir = "target/pictures-test/graph";
+    fresh(dir);
+    let path = format!("{dir}/graph.svg");
+    std::fs::create_dir_all(format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    descent(&[
+        "graph",
+        "tests/data/dosage.csv",
+        "--model",
+        "y = m*x + b",
+        "--init",
+        "m=0.9,b=0.1",
+        "--out",
+        &path,
+    ]);
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let nodes: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("node"))
+        .collect();
+    let edges: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("edge"))
+        .collect();
+    // The same tape through the library, for its listing.
+    use descent::model::*;
+    use descent::tape::prelude::*;
+    let data = parse_csv(
+        &std::fs::read(format!(
+            "{}/tests/data/dosage.csv",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+        "dosage.csv",
+        &CsvOptions::new("y"),
+    )
+    .unwrap();
+    let mut f = Formula::parse("y = m*x + b", &["x", "y"]).unwrap();
+    f.set("m", 0.9).unwrap();
+    f.set("b", 0.1).unwrap();
+    let tape = Tape::new();
+    let bound = Bound::new(&tape, f.named_parameters());
+    let grads = objective(&f, &bound, &data, 0.0, 0.0).backward();
+    let listing = format!("{grads}");
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(nodes.len(), lines.len(), "one box per node of the tape");
+    let inputs: usize = lines
+        .iter()
+        .map(|l| l.matches('#').count() - 1) // "#i" opens the line; the rest are inputs
+        .sum();
+    assert_eq!(edges.len(), inputs, "one edge per input");
+    // Each rank-0 node's value and gradient as the listing prints them.
+    for (node, line) in nodes.iter().zip(&lines) {
+        let texts: Vec<&str> = node
+            .descendants()
+            .filter(|t| t.has_tag_name("text"))
+            .filter_map(|t| t.text())
+            .collect();
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w[2] == "[]" {
+            assert_eq!(texts[1], format!("value {}", w[3]), "{line}");
+            if let Some(g) = line.split("grad ").nth(1) {
+                assert_eq!(texts[2], format!("grad {g}"), "{line}");
+            }
+        }
+    }
+    let all = texts_of(&doc);
+    for published in ["grad 36.305", "grad 6.265", "value 19.6755"] {
+        assert!(all.iter().any(|t| t == published), "{published} in {all:?}");
+    }
+    // No two boxes overlap, and each line fits its box (7.3 units a character).
+    let rects: Vec<(f64, f64, f64, f64)> = nodes
+        .iter()
+        .map(|g| {
+            let r = g.children().find(|c| c.has_tag_name("rect")).unwrap();
+            let a = |k: &str| r.attribute(k).unwrap().parse::<f64>().unwrap();
+            (a("x"), a("y"), a("width"), a("height"))
+        })
+        .collect();
+    for (i, a) in rects.iter().enumerate() {
+        for b in &rects[i + 1..] {
+            let apart =
+                a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0 || a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1;
+            assert!(apart, "boxes {a:?} and {b:?} overlap");
+        }
+    }
+    for (g, r) in nodes.iter().zip(&rects) {
+        for t in g
+            .descendants()
+            .filter(|t| t.has_tag_name("text"))
+            .filter_map(|t| t.text())
+        {
+            assert!(
+                t.chars().count() as f64 * 7.3 + 6.0 <= r.2,
+                "'{t}' overflows its box"
+            );
+        }
+    }
+}
+
+fn texts_of(doc: &roxmltree::Document) -> Vec<String> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(str::to_string)
+        .collect()
+}

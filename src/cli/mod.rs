@@ -17,6 +17,7 @@ mod check;
 mod demo;
 mod derive;
 mod fit;
+mod graph;
 mod plot;
 mod predict;
 mod sweep;
@@ -61,6 +62,8 @@ enum Command {
     /// The hand derivation: each partial of the loss as an expression (the chain rule on
     /// the formula's tree), evaluated on the data beside backward().
     Derive(derive::Derive),
+    /// The tape of the loss drawn as an SVG: one box per node, its value and gradient.
+    Graph(graph::Graph),
 }
 
 /// The data options shared by `fit`, `check` and `sweep`.
@@ -180,6 +183,7 @@ pub fn main() -> i32 {
         Some(Command::Check(c)) => check::check(&c).map_err(Fail::from),
         Some(Command::Sweep(s)) => sweep::sweep(&s).map_err(Fail::from),
         Some(Command::Derive(d)) => derive::derive(&d),
+        Some(Command::Graph(g)) => graph::graph(&g),
     };
     match result {
         Ok(()) => 0,

@@ -52,6 +52,7 @@ mod composite;
 mod dual;
 mod functional;
 mod kernels;
+mod picture;
 mod show;
 mod tape;
 mod tensor;
