@@ -167,7 +167,16 @@ pub(super) fn demo(dir: &str, force: bool) -> Result<(), String> {
         optimum,
         &curves,
     )?;
-    out!("\nPictures written to {dir}/: fit.svg, loss.svg, surface.svg, sweep.svg");
+    // The tape of the loss at m = b = 0, with its gradients: the computation drawn.
+    let mut f =
+        Formula::parse("score = m*hours + b", &["hours", "score"]).map_err(|e| e.to_string())?;
+    f.set("m", 0.0)?;
+    f.set("b", 0.0)?;
+    let tape = Tape::new();
+    let bound = Bound::new(&tape, f.named_parameters());
+    let grads = objective(&f, &bound, &data, 0.0, 0.0).backward();
+    plot::svg_picture(&format!("{dir}/graph.svg"), &tape.to_svg(Some(&grads)))?;
+    out!("\nPictures written to {dir}/: fit.svg, loss.svg, surface.svg, sweep.svg, graph.svg");
     Ok(())
 }
 

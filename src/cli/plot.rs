@@ -371,6 +371,11 @@ fn march(z: &[Vec<f64>], level: f64) -> Vec<((f64, f64), (f64, f64))> {
 pub(super) static REPLACE: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// A picture made elsewhere (the tape's `to_svg`), written as every picture is.
+pub(super) fn svg_picture(path: &str, svg: &str) -> Result<(), String> {
+    write_picture(path, svg)
+}
+
 /// Writes a picture (atomically), refusing to replace a file unless [`REPLACE`] says so:
 /// a user's `loss.svg` in the folder given is not lost to a picture.
 fn write_picture(path: &str, svg: &str) -> Result<(), String> {
