@@ -4,21 +4,14 @@
 //! the linear model; then evaluated on the data and printed beside `backward()`, and the
 //! run fails (status 4) if the two disagree by more than 1e-10.
 
-use super::{load, Data, Fail};
+use super::{load, AtPoint, Fail};
 use model::*;
 use tape::prelude::*;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct Derive {
     #[command(flatten)]
-    data: Data,
-    /// The model as a formula (default: the linear model over the features).
-    #[arg(long)]
-    model: Option<String>,
-    /// Where to evaluate: name=value pairs (default: zeros for the linear model, ones for
-    /// a formula's parameters).
-    #[arg(long, allow_hyphen_values = true)]
-    init: Option<String>,
+    at: AtPoint,
     /// Show the chain rule node by node.
     #[arg(long)]
     steps: bool,
@@ -68,15 +61,15 @@ fn compare(rows: &[(String, f64, f64)]) -> Result<(), Fail> {
 }
 
 pub(super) fn derive(d: &Derive) -> Result<(), Fail> {
-    match &d.model {
+    match &d.at.model {
         Some(text) => formula(d, text),
         None => linear(d),
     }
 }
 
 fn formula(d: &Derive, text: &str) -> Result<(), Fail> {
-    let (f, data) = super::fit::load_formula(&d.data, text)?;
-    let f = super::fit::parse_init_formula(d.init.as_deref().unwrap_or("ones"), f)?;
+    let (f, data) = super::fit::load_formula(&d.at.data, text)?;
+    let f = super::fit::parse_init_formula(d.at.init.as_deref().unwrap_or("ones"), f)?;
     let names: Vec<String> = f.parameter_names().iter().map(|s| s.to_string()).collect();
     let partials: Vec<Derivation> = (0..names.len())
         .map(|p| derivative(f.expr(), p))
@@ -180,9 +173,9 @@ fn latex_name(s: &str) -> String {
 }
 
 fn linear(d: &Derive) -> Result<(), Fail> {
-    let data = load(&d.data)?;
+    let data = load(&d.at.data)?;
     let (n, k) = (data.len(), data.dim());
-    let lin = super::fit::parse_init_linear(d.init.as_deref().unwrap_or("zeros"), k, true)?;
+    let lin = super::fit::parse_init_linear(d.at.init.as_deref().unwrap_or("zeros"), k, true)?;
     if d.latex {
         out!("% L = \\frac{{1}}{{n}} \\lVert Xw + b - y \\rVert^2, n = {n}");
         out!("\\frac{{\\partial L}}{{\\partial w}} = \\frac{{2}}{{n}} X^\\top \\left(Xw + b - y\\right)");

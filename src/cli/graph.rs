@@ -1,7 +1,7 @@
 //! `descent graph`: the tape of a model's loss at given parameter values, drawn as an SVG
 //! (`Tape::to_svg`): one box per node with its value and its gradient from `backward()`.
 
-use super::{load, Data, Fail};
+use super::{load, AtPoint, Fail};
 use model::*;
 use std::io::Write;
 use tape::prelude::*;
@@ -9,14 +9,7 @@ use tape::prelude::*;
 #[derive(clap::Args, Debug)]
 pub(super) struct Graph {
     #[command(flatten)]
-    data: Data,
-    /// The model as a formula (default: the linear model over the features).
-    #[arg(long)]
-    model: Option<String>,
-    /// The parameter values to draw the graph at, name=value pairs (default: zeros for the
-    /// linear model, ones for a formula's parameters).
-    #[arg(long, allow_hyphen_values = true)]
-    init: Option<String>,
+    at: AtPoint,
     /// Write the picture here (default: standard output).
     #[arg(long)]
     out: Option<String>,
@@ -24,18 +17,18 @@ pub(super) struct Graph {
 
 pub(super) fn graph(g: &Graph) -> Result<(), Fail> {
     let tape = Tape::new();
-    let svg = match &g.model {
+    let svg = match &g.at.model {
         Some(text) => {
-            let (f, data) = super::fit::load_formula(&g.data, text)?;
-            let f = super::fit::parse_init_formula(g.init.as_deref().unwrap_or("ones"), f)?;
+            let (f, data) = super::fit::load_formula(&g.at.data, text)?;
+            let f = super::fit::parse_init_formula(g.at.init.as_deref().unwrap_or("ones"), f)?;
             let bound = Bound::new(&tape, f.named_parameters());
             let grads = objective(&f, &bound, &data, 0.0, 0.0).backward();
             tape.to_svg(Some(&grads))
         }
         None => {
-            let data = load(&g.data)?;
+            let data = load(&g.at.data)?;
             let lin = super::fit::parse_init_linear(
-                g.init.as_deref().unwrap_or("zeros"),
+                g.at.init.as_deref().unwrap_or("zeros"),
                 data.dim(),
                 true,
             )?;
@@ -45,7 +38,7 @@ pub(super) fn graph(g: &Graph) -> Result<(), Fail> {
         }
     };
     match &g.out {
-        Some(path) => super::write_atomic(path, svg.as_bytes(), &[&g.data.file])
+        Some(path) => super::write_atomic(path, svg.as_bytes(), &[&g.at.data.file])
             .map_err(|e| Fail::from(format!("--out {e}"))),
         None => {
             if let Err(e) = std::io::stdout().write_all(svg.as_bytes()) {

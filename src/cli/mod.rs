@@ -66,6 +66,20 @@ enum Command {
     Graph(graph::Graph),
 }
 
+/// A model at a point: what `derive` and `graph` read.
+#[derive(clap::Args, Debug)]
+struct AtPoint {
+    #[command(flatten)]
+    data: Data,
+    /// The model as a formula (default: the linear model over the features).
+    #[arg(long)]
+    model: Option<String>,
+    /// Where to evaluate: name=value pairs (default: zeros for the linear model, ones for
+    /// a formula's parameters).
+    #[arg(long, allow_hyphen_values = true)]
+    init: Option<String>,
+}
+
 /// The data options shared by `fit`, `check` and `sweep`.
 #[derive(clap::Args, Debug, Clone)]
 struct Data {

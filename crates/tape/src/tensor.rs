@@ -733,21 +733,34 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor {
+        self.fold_axis("sum_axis", axis, keepdim, 0.0, |d, s| d + s)
+    }
+
+    /// Folds the entries along `axis` into `init` with `f`, in index order.
+    #[track_caller]
+    fn fold_axis(
+        &self,
+        op: &str,
+        axis: usize,
+        keepdim: bool,
+        init: f64,
+        f: impl Fn(f64, f64) -> f64,
+    ) -> Tensor {
         assert!(
             axis < self.rank(),
-            "sum_axis: axis {axis} is out of range for shape {:?}",
+            "{op}: axis {axis} is out of range for shape {:?}",
             self.shape
         );
         let outer = numel(&self.shape[..axis]);
         let n = self.shape[axis];
         let inner = numel(&self.shape[axis + 1..]);
-        let mut out = vec![0.0; outer * inner];
+        let mut out = vec![init; outer * inner];
         for o in 0..outer {
             let dst = &mut out[o * inner..(o + 1) * inner];
             for k in 0..n {
                 let src = &self.data[(o * n + k) * inner..(o * n + k + 1) * inner];
                 for (d, s) in dst.iter_mut().zip(src) {
-                    *d += s;
+                    *d = f(*d, *s);
                 }
             }
         }
@@ -769,37 +782,12 @@ impl Tensor {
     #[track_caller]
     pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor {
         assert!(
-            axis < self.rank(),
-            "max_axis: axis {axis} is out of range for shape {:?}",
-            self.shape
-        );
-        assert!(
-            self.shape[axis] > 0,
+            axis >= self.rank() || self.shape[axis] > 0,
             "max_axis: axis {axis} of shape {:?} is empty",
             self.shape
         );
-        let outer = numel(&self.shape[..axis]);
-        let n = self.shape[axis];
-        let inner = numel(&self.shape[axis + 1..]);
-        let mut out = vec![f64::NEG_INFINITY; outer * inner];
-        for o in 0..outer {
-            let dst = &mut out[o * inner..(o + 1) * inner];
-            for k in 0..n {
-                let src = &self.data[(o * n + k) * inner..(o * n + k + 1) * inner];
-                for (d, s) in dst.iter_mut().zip(src) {
-                    if s.is_nan() || *s > *d {
-                        *d = *s;
-                    }
-                }
-            }
-        }
-        let mut shape = self.shape.clone();
-        if keepdim {
-            shape[axis] = 1;
-        } else {
-            shape.remove(axis);
-        }
-        Tensor::new(out, &shape)
+        let keep = |d: f64, s: f64| if s.is_nan() || s > d { s } else { d };
+        self.fold_axis("max_axis", axis, keepdim, f64::NEG_INFINITY, keep)
     }
 
     /// Entries `start..start + len` along `axis` (a copy), as `torch.narrow`.
