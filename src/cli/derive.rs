@@ -164,14 +164,6 @@ fn wrap(text: &str) -> String {
     }
 }
 
-fn latex_name(s: &str) -> String {
-    if s.chars().count() == 1 {
-        s.to_string()
-    } else {
-        format!("\\mathrm{{{}}}", s.replace('_', "\\_"))
-    }
-}
-
 fn linear(d: &Derive) -> Result<(), Fail> {
     let data = load(&d.at.data)?;
     let (n, k) = (data.len(), data.dim());

@@ -63,7 +63,7 @@ pub use stats::{
     f_sf, incomplete_beta, inference, ln_gamma, student_t_quantile, student_t_sf, CoefStat,
     Inference,
 };
-pub use symbolic::{derivative, Derivation};
+pub use symbolic::{derivative, latex_name, Derivation};
 pub use train::{
     curvature, curvature_at, evaluate, objective, train, Curvature, History, Progress, Schedule,
     TrainConfig, TrainError,

@@ -241,6 +241,20 @@ pub fn to_text(e: &Expr, columns: &[String], params: &[String]) -> String {
     }
 }
 
+/// A name in LaTeX math: one letter as it is, a longer name upright (`\mathrm`).
+///
+/// ```
+/// assert_eq!(model::latex_name("m"), "m");
+/// assert_eq!(model::latex_name("rate_1"), "\\mathrm{rate\\_1}");
+/// ```
+pub fn latex_name(s: &str) -> String {
+    if s.chars().count() == 1 {
+        s.to_string()
+    } else {
+        format!("\\mathrm{{{}}}", s.replace('_', "\\_"))
+    }
+}
+
 /// LaTeX math (no surrounding `$`): `\frac`, `\cdot`, `^{}`, `\left(`…`\right)`.
 pub fn to_latex(e: &Expr, columns: &[String], params: &[String]) -> String {
     let go = |x: &Expr| to_latex(x, columns, params);
@@ -251,13 +265,7 @@ pub fn to_latex(e: &Expr, columns: &[String], params: &[String]) -> String {
             go(x)
         }
     };
-    let name = |s: &str| {
-        if s.chars().count() == 1 {
-            s.to_string()
-        } else {
-            format!("\\mathrm{{{}}}", s.replace('_', "\\_"))
-        }
-    };
+    let name = latex_name;
     match e {
         Expr::Num(x) => format!("{x}"),
         Expr::Column(j) => name(&columns[*j]),

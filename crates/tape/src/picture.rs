@@ -107,19 +107,17 @@ impl Tape {
             .map(|l| l.chars().count())
             .max()
             .unwrap_or(0);
-        let w_box = (longest as f64 * CHAR_W + 12.0).max(MIN_W).ceil();
-        #[allow(non_snake_case)]
-        let W = w_box;
+        let w = (longest as f64 * CHAR_W + 12.0).max(MIN_W).ceil();
         let cols = place.iter().map(|p| p.0 + 1).max().unwrap_or(0);
         let rows = place.iter().map(|p| p.1 + 1).max().unwrap_or(0);
         let at = |i: usize| {
             let (c, r) = place[i];
             (
-                MARGIN + c as f64 * (W + GAP_X),
+                MARGIN + c as f64 * (w + GAP_X),
                 MARGIN + r as f64 * (H + GAP_Y),
             )
         };
-        let width = 2.0 * MARGIN + cols as f64 * W + cols.saturating_sub(1) as f64 * GAP_X;
+        let width = 2.0 * MARGIN + cols as f64 * w + cols.saturating_sub(1) as f64 * GAP_X;
         let height = 2.0 * MARGIN + rows as f64 * H + rows.saturating_sub(1) as f64 * GAP_Y;
         let mut out = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"monospace\" font-size=\"12\">\n"
@@ -129,7 +127,7 @@ impl Tape {
             let (x1, y1) = at(i);
             for &j in ins {
                 let (x0, y0) = at(j);
-                let (sx, sy, ex, ey) = (x0 + W, y0 + H / 2.0, x1, y1 + H / 2.0);
+                let (sx, sy, ex, ey) = (x0 + w, y0 + H / 2.0, x1, y1 + H / 2.0);
                 let mid = (sx + ex) / 2.0;
                 out.push_str(&format!(
                     "<path class=\"edge\" data-from=\"{j}\" data-to=\"{i}\" d=\"M {sx} {sy} C {mid} {sy}, {mid} {ey}, {ex} {ey}\" fill=\"none\" stroke=\"#888\"/>\n"
@@ -145,7 +143,7 @@ impl Tape {
                 _ => ("#f3f4f6", ""),
             };
             out.push_str(&format!(
-                "<g class=\"node\" data-id=\"{i}\"><rect x=\"{x}\" y=\"{y}\" width=\"{W}\" height=\"{H}\" rx=\"4\" fill=\"{fill}\" stroke=\"#333\"{dash}/>\n"
+                "<g class=\"node\" data-id=\"{i}\"><rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{H}\" rx=\"4\" fill=\"{fill}\" stroke=\"#333\"{dash}/>\n"
             ));
             for (k, line) in text.iter().enumerate() {
                 if !line.is_empty() {
