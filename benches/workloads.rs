@@ -641,7 +641,9 @@ fn run_one(name: &str, rounds: usize) {
         _ => "ms_per_iteration",
     };
     let extra = if name == "W1" {
-        format!(",\"bytes_per_node\":{}", descent::tape::NODE_BYTES + 8)
+        // A node is its op and an 8-byte value (NaN-boxed); backward adds an 8-byte adjoint.
+        let node = std::mem::size_of::<descent::tape::Op>() + 8;
+        format!(",\"bytes_per_node\":{}", node + 8)
     } else {
         String::new()
     };

@@ -9,6 +9,14 @@
 use crate::tensor::{numel, Shape, Tensor};
 use smallvec::SmallVec;
 
+/// The argument that seals [`Algebra`]'s engine-only methods: a type no other crate can
+/// name, so no other crate can call or override them.
+#[derive(Clone, Copy)]
+pub struct Sealed(());
+
+/// The only value of [`Sealed`].
+pub(crate) const SEALED: Sealed = Sealed(());
+
 /// The op set of descent, shared by plain values, recorded values and dual numbers.
 ///
 /// Binary ops broadcast by NumPy's rules. Write a function once against this trait and
@@ -40,8 +48,10 @@ pub trait Algebra: Clone {
     fn scale(&self, c: f64) -> Self;
     /// `self * o * c`, broadcasting: one pass where a backward rule would make two
     /// (`g·2a` for `square`). Plain tensors fuse it; the default composes `mul` and
-    /// `scale`, which is what recorded values should do.
-    fn mul_scaled(&self, o: &Self, c: f64) -> Self {
+    /// `scale`, which is what recorded values should do. The engine's own: the sealed
+    /// argument keeps it out of every other crate.
+    #[doc(hidden)]
+    fn mul_scaled(&self, o: &Self, c: f64, _: Sealed) -> Self {
         self.mul(o).scale(c)
     }
     /// `self ^ p` elementwise.
@@ -421,7 +431,7 @@ impl Algebra for Tensor {
         self.zip_with(o, "mul", |x, y| x * y)
     }
     #[track_caller]
-    fn mul_scaled(&self, o: &Tensor, c: f64) -> Tensor {
+    fn mul_scaled(&self, o: &Tensor, c: f64, _: Sealed) -> Tensor {
         self.zip_with(o, "mul", |x, y| x * y * c)
     }
     #[track_caller]

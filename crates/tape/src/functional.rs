@@ -4,8 +4,8 @@
 
 use crate::algebra::Algebra;
 use crate::dual::Dual;
-use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
+use crate::{Tape, Var};
 
 /// Forward mode: `f(x)` and the directional derivative `J_f(x)·v`, by dual numbers.
 ///

@@ -48,23 +48,29 @@
 #![warn(missing_docs)]
 
 mod algebra;
+mod backward;
 mod composite;
 mod dual;
 mod functional;
 mod kernels;
+mod op;
 mod picture;
 mod show;
 mod tape;
 mod tensor;
+mod var;
 
 pub use algebra::Algebra;
+pub use backward::Gradients;
 pub use composite::Functions;
 pub use dual::Dual;
 pub use functional::{
     gradcheck, hessian, hvp, jacobian, jvp, GradcheckReport, InputCheck, Tolerance,
 };
-pub use tape::{linear_mse, Gradients, Inputs, Leaf, Op, Tape, Var, NODE_BYTES};
+pub use op::{linear_mse, CustomOp, Op, Saves};
+pub use tape::{Leaf, Tape};
 pub use tensor::{broadcast_shape, fmt_g, numel, Shape, Tensor};
+pub use var::Var;
 
 /// Everything a model needs in scope: `use tape::prelude::*;`.
 pub mod prelude {

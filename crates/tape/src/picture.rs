@@ -6,8 +6,9 @@
 //! heuristic of Sugiyama, Tagawa and Toda, 1981), which keeps most edges from crossing.
 //! Tensors are shown by their shape and first values.
 
-use crate::tape::{Gradients, Op, Tape};
+use crate::tape::Tape;
 use crate::tensor::Tensor;
+use crate::{Gradients, Op};
 
 /// Box and gap sizes, in SVG units; a box is as wide as its longest line needs (at least
 /// `MIN_W`), at `CHAR_W` a character of 12-point monospace.
@@ -83,7 +84,14 @@ impl Tape {
         let inputs: Vec<Vec<usize>> = inner
             .nodes
             .iter()
-            .map(|node| node.op.inputs().iter().map(|&j| j as usize).collect())
+            .map(|node| {
+                inner
+                    .spec(node.op)
+                    .inputs
+                    .iter()
+                    .map(|&j| j as usize)
+                    .collect()
+            })
             .collect();
         let place = layout(&inputs);
         // Each box's three lines, and the width the longest of them needs.
@@ -95,7 +103,7 @@ impl Tape {
                     _ => String::new(),
                 };
                 [
-                    format!("#{i} {}", crate::show::describe(&node.op)),
+                    format!("#{i} {}", crate::show::describe(&inner, &node.op)),
                     format!("value {}", brief(&inner.value(i as u32))),
                     grad,
                 ]

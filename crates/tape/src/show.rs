@@ -1,10 +1,12 @@
 //! Seeing what the tape did: the Wengert list and Graphviz DOT.
 
-use crate::tape::{Gradients, Op, Tape};
+use crate::tape::{Inner, Tape};
+use crate::{Gradients, Op};
 
 /// How a node's op and arguments read in the listing: `mul(#0, #1)`, `powf(#3, 2)`.
-pub(crate) fn describe(op: &Op) -> String {
-    let args: Vec<String> = op.inputs().iter().map(|i| format!("#{i}")).collect();
+pub(crate) fn describe(inner: &Inner, op: &Op) -> String {
+    let spec = inner.spec(*op);
+    let args: Vec<String> = spec.inputs.iter().map(|i| format!("#{i}")).collect();
     let extra = match *op {
         Op::Powf(_, p) => format!(", {p}"),
         Op::Powi(_, n) => format!(", {n}"),
@@ -12,9 +14,9 @@ pub(crate) fn describe(op: &Op) -> String {
             let t = |f: bool| if f { "ᵀ" } else { "" };
             return format!(
                 "matmul(#{}{}, #{}{})",
-                op.inputs()[0],
+                spec.inputs[0],
                 t(ta),
-                op.inputs()[1],
+                spec.inputs[1],
                 t(tb)
             );
         }
@@ -25,9 +27,9 @@ pub(crate) fn describe(op: &Op) -> String {
         _ => String::new(),
     };
     if args.is_empty() {
-        op.name().to_string()
+        spec.name.to_string()
     } else {
-        format!("{}({}{extra})", op.name(), args.join(", "))
+        format!("{}({}{extra})", spec.name, args.join(", "))
     }
 }
 
@@ -43,7 +45,7 @@ pub(crate) fn listing(tape: &Tape, grads: Option<&Gradients<'_>>) -> String {
             };
             [
                 format!("#{i}"),
-                describe(&inner.nodes[i].op),
+                describe(&inner, &inner.nodes[i].op),
                 format!("{:?}", value.shape()),
                 if inner.is_released(i as u32) {
                     format!("{value} (released after use; computed again to show)")
@@ -107,7 +109,7 @@ impl Tape {
                 "  n{i} [label=\"{}\"{style}];\n",
                 label.replace('"', "\\\"")
             ));
-            for j in node.op.inputs().iter() {
+            for j in inner.spec(node.op).inputs.iter() {
                 out.push_str(&format!("  n{j} -> n{i};\n"));
             }
         }

@@ -1,0 +1,284 @@
+//! The op set: every recorded operation as a variant of [`Op`], and what the engine
+//! knows about each one besides its rules, declared once in [`Op::spec`].
+//!
+//! The rules themselves, forward value and vector-Jacobian product side by side, are in
+//! `rules.rs`; a user's op with its own rules goes through the [`CustomOp`] seam
+//! (`custom.rs`), and the fused `linear_mse` is one such op (`linear_mse.rs`). Where a
+//! new op goes is written in `README.md` beside this file. Not a hot path by itself, but
+//! `spec` is inlined into the recording and backward loops, where each call is folded to
+//! the one field it reads.
+
+mod custom;
+mod linear_mse;
+mod rules;
+
+pub(crate) use custom::CustomNode;
+pub use custom::CustomOp;
+pub use linear_mse::linear_mse;
+
+/// Index of a node on its tape.
+pub(crate) type Id = u32;
+
+/// One recorded operation, naming its inputs by node index.
+///
+/// `Const` and `Param` are leaves: data that needs no gradient, and values that do (as
+/// `requires_grad` in PyTorch). An op whose inputs are all `Const` is itself recorded
+/// as `Const`: nothing is recorded for a computation that touches no parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub enum Op {
+    Const,
+    Param,
+    Add(Id, Id),
+    Sub(Id, Id),
+    Mul(Id, Id),
+    Div(Id, Id),
+    Neg(Id),
+    Powf(Id, f64),
+    Powi(Id, i32),
+    Square(Id),
+    Exp(Id),
+    Ln(Id),
+    Sqrt(Id),
+    Abs(Id),
+    Tanh(Id),
+    Sigmoid(Id),
+    Relu(Id),
+    Sin(Id),
+    Log1p(Id),
+    Expm1(Id),
+    Softplus(Id),
+    Cos(Id),
+    Atan(Id),
+    /// `a ^ b` elementwise with a tensor exponent, broadcasting.
+    Pow(Id, Id),
+    Maximum(Id, Id),
+    Minimum(Id, Id),
+    /// `a · mask` where `mask` ≠ 0, 0 elsewhere (a selection: see `Algebra::masked_mul`).
+    MaskedMul(Id, Id),
+    /// Entries `start..start + len` along `axis`.
+    Narrow {
+        x: Id,
+        axis: u8,
+        start: u32,
+        len: u32,
+    },
+    /// `x` at `start` along `axis` of zeros `total` long there (narrow's adjoint).
+    Pad {
+        x: Id,
+        axis: u8,
+        start: u32,
+        total: u32,
+    },
+    /// `op(a)·op(b)` on matrices; the flags transpose an operand in place.
+    MatMul {
+        a: Id,
+        b: Id,
+        ta: bool,
+        tb: bool,
+    },
+    Sum(Id),
+    Mean(Id),
+    SumAxis {
+        x: Id,
+        axis: u32,
+        keepdim: bool,
+    },
+    MeanAxis {
+        x: Id,
+        axis: u32,
+        keepdim: bool,
+    },
+    /// The target shape is the shape of this node's own value.
+    Reshape(Id),
+    Transpose(Id, u8, u8),
+    /// The target shape is the shape of this node's own value.
+    BroadcastTo(Id),
+    /// A user's op ([`CustomOp`]): the index of its entry in the tape's table of custom
+    /// nodes, which holds the op, its name and its inputs.
+    Custom(u32),
+}
+
+/// Which of its values an op's backward rule reads besides shapes. A value no rule
+/// reads may be released from the tape once consumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Saves {
+    /// The rule reads its inputs' values (`mul`: `g·b`, `g·a`).
+    pub inputs: bool,
+    /// The rule reads the op's own value (`exp`: `g·y`).
+    pub output: bool,
+}
+
+/// Where an op may run without tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Elementwise: a rank-0 output means rank-0 inputs, so forward and backward both run
+    /// on plain `f64` for scalar nodes.
+    Elementwise,
+    /// Forward on `f64` when every input is rank 0; backward on tensors (a reduction or a
+    /// reshape may make rank 0 of a tensor).
+    ScalarForward,
+    /// Tensors only (matrix and axis ops need rank ≥ 1).
+    Tensor,
+}
+
+/// Everything the engine knows about an op besides its rules.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spec {
+    pub(crate) name: &'static str,
+    pub(crate) inputs: Inputs,
+    pub(crate) saves: Saves,
+    pub(crate) path: Path,
+}
+
+/// The input node indices of an op (at most four), without allocation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Inputs {
+    pub(crate) len: u8,
+    pub(crate) ids: [Id; 4],
+}
+
+impl Inputs {
+    const NONE: Inputs = Inputs {
+        len: 0,
+        ids: [0; 4],
+    };
+    #[inline(always)]
+    const fn one(a: Id) -> Inputs {
+        Inputs {
+            len: 1,
+            ids: [a, 0, 0, 0],
+        }
+    }
+    #[inline(always)]
+    const fn two(a: Id, b: Id) -> Inputs {
+        Inputs {
+            len: 2,
+            ids: [a, b, 0, 0],
+        }
+    }
+    pub(crate) fn from_slice(ids: &[Id]) -> Inputs {
+        let mut out = Inputs::NONE;
+        out.ids[..ids.len()].copy_from_slice(ids);
+        out.len = ids.len() as u8;
+        out
+    }
+}
+
+impl std::ops::Deref for Inputs {
+    type Target = [Id];
+    #[inline(always)]
+    fn deref(&self) -> &[Id] {
+        &self.ids[..self.len as usize]
+    }
+}
+
+const NOTHING: Saves = Saves {
+    inputs: false,
+    output: false,
+};
+const INPUTS: Saves = Saves {
+    inputs: true,
+    output: false,
+};
+const OUTPUT: Saves = Saves {
+    inputs: false,
+    output: true,
+};
+const BOTH: Saves = Saves {
+    inputs: true,
+    output: true,
+};
+
+impl Op {
+    /// The declaration of every op: its name in the listing, its inputs, what its
+    /// backward rule reads, and where it may run on `f64`. One line an op; the compiler
+    /// refuses a variant without one. (A custom op's entry is resolved by the tape,
+    /// which holds its table: see `Inner::spec`.)
+    #[inline(always)]
+    pub(crate) fn spec(&self) -> Spec {
+        use Op::*;
+        use Path::*;
+        let op = |name, inputs, saves, path| Spec {
+            name,
+            inputs,
+            saves,
+            path,
+        };
+        match *self {
+            Const => op("const", Inputs::NONE, NOTHING, Elementwise),
+            Param => op("param", Inputs::NONE, NOTHING, Elementwise),
+            Add(a, b) => op("add", Inputs::two(a, b), NOTHING, Elementwise),
+            Sub(a, b) => op("sub", Inputs::two(a, b), NOTHING, Elementwise),
+            Mul(a, b) => op("mul", Inputs::two(a, b), INPUTS, Elementwise),
+            Div(a, b) => op("div", Inputs::two(a, b), BOTH, Elementwise),
+            Neg(a) => op("neg", Inputs::one(a), NOTHING, Elementwise),
+            Powf(a, _) => op("powf", Inputs::one(a), INPUTS, Elementwise),
+            Powi(a, _) => op("powi", Inputs::one(a), INPUTS, Elementwise),
+            Square(a) => op("square", Inputs::one(a), INPUTS, Elementwise),
+            Exp(a) => op("exp", Inputs::one(a), OUTPUT, Elementwise),
+            Ln(a) => op("ln", Inputs::one(a), INPUTS, Elementwise),
+            Sqrt(a) => op("sqrt", Inputs::one(a), OUTPUT, Elementwise),
+            Abs(a) => op("abs", Inputs::one(a), INPUTS, Elementwise),
+            Tanh(a) => op("tanh", Inputs::one(a), OUTPUT, Elementwise),
+            Sigmoid(a) => op("sigmoid", Inputs::one(a), OUTPUT, Elementwise),
+            Relu(a) => op("relu", Inputs::one(a), INPUTS, Elementwise),
+            Sin(a) => op("sin", Inputs::one(a), INPUTS, Elementwise),
+            Cos(a) => op("cos", Inputs::one(a), INPUTS, Elementwise),
+            Atan(a) => op("atan", Inputs::one(a), INPUTS, Elementwise),
+            Log1p(a) => op("log1p", Inputs::one(a), INPUTS, Elementwise),
+            Expm1(a) => op("expm1", Inputs::one(a), OUTPUT, Elementwise),
+            Softplus(a) => op("softplus", Inputs::one(a), INPUTS, Elementwise),
+            Pow(a, b) => op("pow", Inputs::two(a, b), BOTH, Elementwise),
+            Maximum(a, b) => op("maximum", Inputs::two(a, b), INPUTS, Elementwise),
+            Minimum(a, b) => op("minimum", Inputs::two(a, b), INPUTS, Elementwise),
+            MaskedMul(a, b) => op("masked_mul", Inputs::two(a, b), INPUTS, Elementwise),
+            Narrow { x, .. } => op("narrow", Inputs::one(x), NOTHING, Tensor),
+            Pad { x, .. } => op("pad", Inputs::one(x), NOTHING, Tensor),
+            MatMul { a, b, .. } => op("matmul", Inputs::two(a, b), INPUTS, Tensor),
+            Sum(a) => op("sum", Inputs::one(a), NOTHING, ScalarForward),
+            Mean(a) => op("mean", Inputs::one(a), NOTHING, ScalarForward),
+            SumAxis { x, .. } => op("sum_axis", Inputs::one(x), NOTHING, Tensor),
+            MeanAxis { x, .. } => op("mean_axis", Inputs::one(x), NOTHING, Tensor),
+            Reshape(a) => op("reshape", Inputs::one(a), NOTHING, ScalarForward),
+            Transpose(a, _, _) => op("transpose", Inputs::one(a), NOTHING, Tensor),
+            BroadcastTo(a) => op("broadcast_to", Inputs::one(a), NOTHING, ScalarForward),
+            Custom(_) => op("custom", Inputs::NONE, BOTH, Tensor),
+        }
+    }
+
+    /// The op's name as the listing prints it (`"custom"` for every custom op: the
+    /// listing prints the op's own name, which its tape holds).
+    ///
+    /// ```
+    /// assert_eq!(tape::Op::Mul(0, 1).name(), "mul");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.spec().name
+    }
+
+    /// What this op's backward rule reads besides shapes.
+    ///
+    /// ```
+    /// use tape::Op;
+    /// assert!(Op::Square(0).saves().inputs); // g·2a reads a
+    /// assert!(Op::Exp(0).saves().output); // g·y reads y
+    /// assert_eq!(Op::Add(0, 1).saves(), Op::Neg(0).saves()); // g alone: nothing
+    /// ```
+    pub fn saves(&self) -> Saves {
+        self.spec().saves
+    }
+
+    /// The nodes this op reads (none for a custom op: its tape holds them).
+    #[inline(always)]
+    pub(crate) fn inputs(&self) -> Inputs {
+        self.spec().inputs
+    }
+
+    /// True for ops whose output is rank 0 whenever every input is: these may record on
+    /// plain `f64`.
+    #[inline(always)]
+    pub(crate) fn scalar_closed(&self) -> bool {
+        self.spec().path != Path::Tensor
+    }
+}
