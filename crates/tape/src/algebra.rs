@@ -3,7 +3,7 @@
 //! Four types implement [`Algebra`]: `f64` (rank-0 values, the fast path for scalar
 //! graphs), [`Tensor`] (plain values, the fast path for tensor graphs), [`Var`](crate::Var)
 //! (recorded values, so a backward pass can itself be differentiated) and
-//! [`Dual`](crate::Dual) (forward mode). The backward rules in `tape.rs` are generic over
+//! [`Dual`](crate::Dual) (forward mode). The backward rules in `op/rules.rs` are generic over
 //! this trait and written once; a user function written against it runs in every mode.
 
 use crate::tensor::{numel, Shape, Tensor};
@@ -571,5 +571,20 @@ impl Algebra for Tensor {
     #[track_caller]
     fn broadcast_to(&self, shape: &[usize]) -> Tensor {
         Tensor::broadcast_to(self, shape)
+    }
+}
+
+impl Tensor {
+    /// Matrix product with NumPy's promotion of vectors: `[m,k]·[k]` is `[m]`,
+    /// `[k]·[k,n]` is `[n]`, `[k]·[k]` is a scalar.
+    ///
+    /// ```
+    /// let x = tape::Tensor::from([[1.0, 2.0], [3.0, 4.0]]);
+    /// let w = tape::Tensor::from([1.0, 1.0]);
+    /// assert_eq!(x.matmul(&w).to_vec(), vec![3.0, 7.0]);
+    /// ```
+    #[track_caller]
+    pub fn matmul(&self, b: &Tensor) -> Tensor {
+        Algebra::matmul(self, b)
     }
 }

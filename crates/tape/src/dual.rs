@@ -1,10 +1,11 @@
 //! Forward mode: dual numbers over tensors, `value + ε·tangent` with `ε² = 0`.
 //!
-//! These derivative rules are written independently of the backward rules in `tape.rs`,
-//! on purpose: forward mode is the second opinion the property tests check reverse mode
-//! against.
+//! These derivative rules are written independently of the backward rules in
+//! `op/rules.rs`, on purpose: forward mode is the second opinion the property tests check
+//! reverse mode against.
 
 use crate::algebra::{relu, sigmoid, softplus, softplus_slope, wins_max, wins_min, Algebra};
+use crate::tape::CustomOp;
 use crate::tensor::{Shape, Tensor};
 
 /// A value and its directional derivative (tangent), shaped alike.
@@ -83,6 +84,47 @@ impl Dual {
         let value = self.value.map(f);
         let term = self.term(|t| self.value.map(df).mul(t));
         Dual::from_terms(value, [term])
+    }
+
+    /// A user's op ([`CustomOp`]) in forward mode: its forward pass on the values, its
+    /// [`CustomOp::jvp`] for the tangent. A result of constants alone is a constant.
+    /// Panics, naming the op, if it has no forward-mode rule.
+    ///
+    /// ```
+    /// use tape::{CustomOp, Dual, Tensor};
+    /// struct Cube;
+    /// impl CustomOp for Cube {
+    ///     fn name(&self) -> &'static str { "cube" }
+    ///     fn forward(&mut self, x: &[&Tensor]) -> Tensor { x[0].map(|v| v * v * v) }
+    ///     fn vjp(&self, x: &[&Tensor], _: &Tensor, g: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    ///         vec![Some(g.zip_with(x[0], "cube", |g, v| g * 3.0 * v * v))]
+    ///     }
+    ///     fn jvp(&self, x: &[&Tensor], _: &Tensor, t: &[Option<&Tensor>]) -> Option<Tensor> {
+    ///         Some(t[0]?.zip_with(x[0], "cube", |t, v| 3.0 * v * v * t))
+    ///     }
+    /// }
+    /// let x = Dual::new(Tensor::scalar(2.0), Tensor::scalar(1.0));
+    /// let y = Dual::custom(&mut Cube, &[x]);
+    /// assert_eq!((y.value.item(), y.tangent.item()), (8.0, 12.0));
+    /// ```
+    #[track_caller]
+    pub fn custom(op: &mut impl CustomOp, inputs: &[Dual]) -> Dual {
+        let values: Vec<&Tensor> = inputs.iter().map(|d| &d.value).collect();
+        let value = op.forward(&values);
+        if inputs.iter().all(|d| d.constant) {
+            return Dual::constant(value);
+        }
+        let tangents: Vec<Option<&Tensor>> = inputs
+            .iter()
+            .map(|d| (!d.constant).then_some(&d.tangent))
+            .collect();
+        let Some(tangent) = op.jvp(&values, &value, &tangents) else {
+            panic!(
+                "Dual::custom: the custom op {} has no forward-mode rule (CustomOp::jvp)",
+                op.name()
+            )
+        };
+        Dual::new(value, tangent)
     }
 
     /// Applies the same linear map to value and tangent.

@@ -458,13 +458,13 @@ pub(crate) fn gemm(
     if (ta, tb, n) == (false, false, 1) {
         // Matrix times vector (X·w in regression): one dot product per row, each row's
         // written once, so a recycled buffer need not be zeroed first (an 8 MB pass).
-        let mut c = crate::tensor::scratch(m);
+        let mut c = crate::pool::scratch(m);
         fill_rows(&mut c, 1, m * k, |first, out| {
             matvec_fast((&a[first * k..(first + out.len()) * k], &b[..k], out));
         });
         return c;
     }
-    let mut c = crate::tensor::buffer(m * n);
+    let mut c = crate::pool::buffer(m * n);
     c.resize(m * n, 0.0);
     match (ta, tb) {
         // Transposed matrix times vector (Xᵀ·r): rows of A scaled and added, a partial

@@ -53,12 +53,13 @@ mod composite;
 mod dual;
 mod functional;
 mod kernels;
+mod linear_mse;
 mod op;
 mod picture;
+mod pool;
 mod show;
 mod tape;
 mod tensor;
-mod var;
 
 pub use algebra::Algebra;
 pub use backward::Gradients;
@@ -67,10 +68,10 @@ pub use dual::Dual;
 pub use functional::{
     gradcheck, hessian, hvp, jacobian, jvp, GradcheckReport, InputCheck, Tolerance,
 };
-pub use op::{linear_mse, CustomOp, Op, Saves};
-pub use tape::{Leaf, Tape};
+pub use linear_mse::linear_mse;
+pub use op::{Op, Saves};
+pub use tape::{CustomOp, Leaf, Tape, Var};
 pub use tensor::{broadcast_shape, fmt_g, numel, Shape, Tensor};
-pub use var::Var;
 
 /// Everything a model needs in scope: `use tape::prelude::*;`.
 pub mod prelude {

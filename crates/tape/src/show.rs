@@ -1,7 +1,9 @@
 //! Seeing what the tape did: the Wengert list and Graphviz DOT.
 
+use crate::backward::Gradients;
+use crate::op::Op;
 use crate::tape::{Inner, Tape};
-use crate::{Gradients, Op};
+use std::fmt;
 
 /// How a node's op and arguments read in the listing: `mul(#0, #1)`, `powf(#3, 2)`.
 pub(crate) fn describe(inner: &Inner, op: &Op) -> String {
@@ -115,5 +117,17 @@ impl Tape {
         }
         out.push_str("}\n");
         out
+    }
+}
+
+impl fmt::Display for Tape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&listing(self, None))
+    }
+}
+
+impl fmt::Display for Gradients<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&listing(self.tape, Some(self)))
     }
 }

@@ -4,8 +4,8 @@
 use crate::algebra::Algebra;
 use crate::op::{Id, Op};
 use crate::tape::Tape;
+use crate::tape::Var;
 use crate::tensor::Tensor;
-use crate::var::Var;
 use smallvec::SmallVec;
 
 impl Tape {

@@ -4,11 +4,10 @@
 
 use super::{is_unreached, reached_or_zero};
 use crate::op::{Id, Op};
+use crate::tape::Var;
 use crate::tape::{Inner, Kind, Tape};
 use crate::tensor::Tensor;
-use crate::var::Var;
 use smallvec::SmallVec;
-use std::fmt;
 
 /// The gradients from one backward pass: the adjoint of every node up to the output.
 ///
@@ -188,11 +187,5 @@ impl<'t> Gradients<'t> {
                 self.len - 1
             )),
         }
-    }
-}
-
-impl fmt::Display for Gradients<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::show::listing(self.tape, Some(self)))
     }
 }

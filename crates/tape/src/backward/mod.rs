@@ -4,15 +4,16 @@
 //! node takes `Gradients::step`. The hot path of every training step.
 
 mod create_graph;
+mod custom;
 mod gradients;
 
 pub use gradients::Gradients;
 
 use crate::algebra::Algebra;
 use crate::op::{Id, Op, Path};
+use crate::tape::Var;
 use crate::tape::{Inner, Kind};
 use crate::tensor::Tensor;
-use crate::var::Var;
 
 /// The adjoint a rank-0 node starts with: −0 is the identity of addition (−0 + x is x
 /// for every x, +0 included), so any contribution, even +0, leaves a different bit

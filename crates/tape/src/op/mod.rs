@@ -2,19 +2,14 @@
 //! knows about each one besides its rules, declared once in [`Op::spec`].
 //!
 //! The rules themselves, forward value and vector-Jacobian product side by side, are in
-//! `rules.rs`; a user's op with its own rules goes through the [`CustomOp`] seam
-//! (`custom.rs`), and the fused `linear_mse` is one such op (`linear_mse.rs`). Where a
-//! new op goes is written in `README.md` beside this file. Not a hot path by itself, but
+//! `rules.rs`; a user's op with its own rules goes through the
+//! [`CustomOp`](crate::CustomOp) seam (`tape/custom.rs`), and the fused `linear_mse` is
+//! one such op (`linear_mse.rs`). Where a new op goes is written in `README.md` beside
+//! this file. Not a hot path by itself, but
 //! `spec` is inlined into the recording and backward loops, where each call is folded to
 //! the one field it reads.
 
-mod custom;
-mod linear_mse;
 mod rules;
-
-pub(crate) use custom::CustomNode;
-pub use custom::CustomOp;
-pub use linear_mse::linear_mse;
 
 /// Index of a node on its tape.
 pub(crate) type Id = u32;
@@ -94,7 +89,7 @@ pub enum Op {
     Transpose(Id, u8, u8),
     /// The target shape is the shape of this node's own value.
     BroadcastTo(Id),
-    /// A user's op ([`CustomOp`]): the index of its entry in the tape's table of custom
+    /// A user's op ([`CustomOp`](crate::CustomOp)): the index of its entry in the tape's table of custom
     /// nodes, which holds the op, its name and its inputs.
     Custom(u32),
 }

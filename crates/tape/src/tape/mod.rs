@@ -2,23 +2,26 @@
 //! clearing, `no_grad`, anomaly mode). Recording, releasing and replay are each in their
 //! own file beside this one; the storage is `store.rs`.
 
+mod custom;
 mod node;
 mod record;
 mod release;
 mod replay;
 mod store;
+mod var;
 
+pub use custom::CustomOp;
+pub(crate) use custom::{with_inputs, CustomNode};
 pub(crate) use node::{Kind, Node, Slot};
 pub(crate) use record::{check_forward, Ins};
 pub(crate) use store::{Inner, LIVE};
+pub use var::Var;
 
 use crate::op::{Id, Op};
 use crate::tensor::Tensor;
-use crate::var::Var;
 use release::ReleaseMin;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::fmt;
 
 /// What a leaf ([`Tape::param`], [`Tape::constant`]) is made from: a number, kept inline
 /// on the tape with no heap allocation, or a [`Tensor`] (anything that converts into one).
@@ -259,10 +262,4 @@ pub(crate) fn other_tape(op: &str, id: Id) -> ! {
 #[inline]
 pub(crate) fn same_shape(a: &[usize], b: &[usize]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a == b)
-}
-
-impl fmt::Display for Tape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::show::listing(self, None))
-    }
 }

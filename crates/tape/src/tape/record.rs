@@ -8,8 +8,8 @@ use super::store::{Inner, LIVE};
 use super::Tape;
 use crate::algebra::Algebra;
 use crate::op::{Id, Op};
+use crate::tape::Var;
 use crate::tensor::Tensor;
-use crate::var::Var;
 use smallvec::SmallVec;
 
 /// The input handles of an op being recorded, passed by value (a slice of them would be

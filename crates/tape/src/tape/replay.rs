@@ -7,8 +7,8 @@ use super::record::check_forward;
 use super::store::{Inner, EPOCH_STALE};
 use super::{same_shape, Leaf, Tape};
 use crate::op::{Id, Op};
+use crate::tape::Var;
 use crate::tensor::Tensor;
-use crate::var::Var;
 
 impl Tape {
     /// Gives parameters new values and computes again every value recorded after them:

@@ -4,10 +4,11 @@
 
 use super::node::{Kind, Node, Slot};
 use super::release::ReleaseMin;
+use super::CustomNode;
 use super::{Leaf, Tape};
-use crate::op::{CustomNode, Id, Op};
+use crate::op::{Id, Op};
+use crate::tape::Var;
 use crate::tensor::Tensor;
-use crate::var::Var;
 use smallvec::SmallVec;
 
 pub(crate) struct Inner {

@@ -1,19 +1,14 @@
 //! Custom ops: a user's operation with its own forward and backward rules, recorded as
 //! one node, as PyTorch's `autograd.Function`, JAX's `custom_vjp` or candle's `CustomOp`.
 //! The op enum has one variant for all of them, [`Op::Custom`], indexing the tape's
-//! table of custom nodes; recording, replay, the backward walk, `grad(create_graph)`,
-//! anomaly mode, the listing and DOT each reach a custom op through the functions here.
-//! The fused `linear_mse` is built on this seam (`linear_mse.rs`). Not a hot path, except
-//! for the ops built on it.
+//! table of custom nodes. This file holds the trait, the table, recording and replay;
+//! the backward side is `backward/custom.rs`. The fused `linear_mse` is built on this
+//! seam (`linear_mse.rs`). On the hot path of the training loops built on a custom op.
 
-use super::{Id, Inputs, Op, Path, Saves, Spec};
-use crate::algebra::Algebra;
-use crate::backward::{reached_or_zero, UNREACHED};
-use crate::tape::{check_forward, Inner, Kind, Slot, Tape};
+use super::{check_forward, Inner, Kind, Slot, Tape, Var};
+use crate::op::{Id, Inputs, Op, Path, Saves, Spec};
 use crate::tensor::Tensor;
-use crate::var::Var;
 use smallvec::SmallVec;
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -133,8 +128,8 @@ pub trait CustomOp: 'static {
 /// A custom op on a tape: the op (shared, so that `grad(create_graph)` can run its rule
 /// while the rule records onto the same tape) and its inputs.
 pub(crate) struct CustomNode {
-    op: Rc<RefCell<dyn CustomOp>>,
-    inputs: Inputs,
+    pub(crate) op: Rc<RefCell<dyn CustomOp>>,
+    pub(crate) inputs: Inputs,
 }
 
 impl CustomNode {
@@ -154,7 +149,7 @@ impl CustomNode {
 /// holds them (this runs every step of a training loop on a fused loss, whose data may be
 /// large), a rank-0 value as a tensor of its own. A released value is computed again for
 /// `forward`; `vjp` gets it as its shape alone (see [`CustomOp::saves`]).
-fn with_inputs<R>(
+pub(crate) fn with_inputs<R>(
     inner: &Inner,
     ids: &[Id],
     for_forward: bool,
@@ -268,138 +263,6 @@ impl Inner {
         match self.nodes[i].value.kind() {
             Kind::Scalar(_) => self.nodes[i].value = Slot::scalar(y.item()),
             Kind::Tensor(t) => self.tensors[t as usize] = y,
-        }
-    }
-
-    /// Custom node `k` (node `i`)'s rule on tensors given its output's adjoint `g`: each
-    /// input's contribution (`None` where `need` is false), checked for shape.
-    #[track_caller]
-    pub(crate) fn custom_vjp(
-        &self,
-        i: usize,
-        k: u32,
-        g: &Tensor,
-        need: &[bool],
-    ) -> Vec<Option<Tensor>> {
-        let node = &self.customs[k as usize];
-        let op = node.op.borrow();
-        let y = match self.nodes[i].value.kind() {
-            Kind::Scalar(v) => Cow::Owned(Tensor::scalar(v)),
-            Kind::Tensor(t) => Cow::Borrowed(&self.tensors[t as usize]),
-        };
-        with_inputs(self, &node.inputs, false, |x| {
-            let mut out = op.vjp(x, &y, g, need);
-            out.resize(x.len(), None);
-            for (j, d) in out.iter_mut().enumerate() {
-                if !need[j] {
-                    *d = None;
-                } else if let Some(d) = d {
-                    assert!(
-                        d.shape() == x[j].shape(),
-                        "{}: vjp gave input {j} a gradient of shape {:?}; the input has shape {:?}",
-                        op.name(),
-                        d.shape(),
-                        x[j].shape()
-                    );
-                }
-            }
-            out
-        })
-    }
-
-    /// The gradients of `wrt` with no backward pass, where that is exactly what the walk
-    /// would compute: node `i` is a rank-0 custom op that keeps its gradient
-    /// ([`CustomOp::gradient`]) and whose inputs are distinct leaves (each reaches the
-    /// output by its one edge, so its gradient is the op's own), every value asked for is
-    /// one of them, and anomaly mode is off. False, with `out` in any state, otherwise.
-    /// This is each step of a replayed training loop on a fused loss.
-    pub(crate) fn custom_leaf_gradients(
-        &self,
-        i: usize,
-        wrt: impl Iterator<Item = Id>,
-        out: &mut Vec<Tensor>,
-    ) -> bool {
-        let node = self.nodes[i];
-        let (Op::Custom(k), Kind::Scalar(_)) = (node.op, node.value.kind()) else {
-            return false;
-        };
-        let custom = &self.customs[k as usize];
-        let ins = custom.inputs;
-        let leaf = |j: Id| matches!(self.nodes[j as usize].op, Op::Const | Op::Param);
-        let distinct = ins
-            .iter()
-            .enumerate()
-            .all(|(a, x)| !ins[a + 1..].contains(x));
-        if self.detect_anomaly || !distinct || !ins.iter().all(|&j| leaf(j)) {
-            return false;
-        }
-        let op = custom.op.borrow();
-        for v in wrt {
-            let Some(at) = ins.iter().position(|&j| j == v) else {
-                return false;
-            };
-            let Some(d) = op.gradient(at).filter(|_| self.requires_grad(v)) else {
-                return false;
-            };
-            // As the walk reads a rank-0 adjoint: started at −0, so −0 reads as 0.
-            out.push(match self.nodes[v as usize].value.kind() {
-                Kind::Scalar(_) => Tensor::scalar(reached_or_zero(UNREACHED + d.item())),
-                Kind::Tensor(_) => d.clone(),
-            });
-        }
-        true
-    }
-
-    /// Custom node `k`'s kept gradient in each input (see [`CustomOp::gradient`]) scaled
-    /// by the output's adjoint `g`, for the inputs in `need`; `None` if the op keeps none.
-    pub(crate) fn custom_kept_gradients(
-        &self,
-        k: u32,
-        g: f64,
-        need: &[bool],
-    ) -> Option<SmallVec<[Option<Tensor>; 4]>> {
-        let node = &self.customs[k as usize];
-        let op = node.op.borrow();
-        let mut out = SmallVec::new();
-        for (j, &need) in need.iter().enumerate() {
-            let d = op.gradient(j);
-            if need && d.is_none() {
-                return None;
-            }
-            out.push(
-                d.filter(|_| need)
-                    .map(|d| if g == 1.0 { d.clone() } else { d.scale(g) }),
-            );
-        }
-        Some(out)
-    }
-
-    /// Custom node `k`'s op, shared (its rule on `Var` records onto this tape).
-    pub(crate) fn custom_op(&self, k: u32) -> Rc<RefCell<dyn CustomOp>> {
-        Rc::clone(&self.customs[k as usize].op)
-    }
-}
-
-impl Tape {
-    /// `grad(create_graph)`'s step through custom node `k`: its rule on `Var`.
-    #[track_caller]
-    pub(crate) fn custom_vjp_var<'t>(
-        &'t self,
-        k: u32,
-        xs: &[Var<'t>],
-        y: Var<'t>,
-        g: Var<'t>,
-        need: &[bool],
-    ) -> Vec<Option<Var<'t>>> {
-        let op = self.inner.borrow().custom_op(k);
-        let op = op.borrow();
-        match op.vjp_var(xs, y, g, need) {
-            Some(out) => out,
-            None => panic!(
-                "grad(create_graph): the custom op {} has no rule on Var (CustomOp::vjp_var), \
-                 so its gradient cannot be differentiated again",
-                op.name()
-            ),
         }
     }
 }

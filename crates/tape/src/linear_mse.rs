@@ -3,10 +3,10 @@
 //! op, as `save_for_backward`), so a training step reads `x` once and makes no `[n]`
 //! temporaries. On the hot path of the model crate's training loop (W2b, W3).
 
-use super::{CustomOp, Saves};
 use crate::algebra::Algebra;
+use crate::op::Saves;
+use crate::tape::{CustomOp, Var};
 use crate::tensor::Tensor;
-use crate::var::Var;
 
 /// The op: the gradient of the loss in `w` and `b` from its last forward pass, shaped as
 /// they are.
