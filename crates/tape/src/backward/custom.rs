@@ -5,7 +5,7 @@
 
 use super::{reached_or_zero, UNREACHED};
 use crate::algebra::Algebra;
-use crate::op::{Id, Op};
+use crate::op::Op;
 use crate::tape::{with_inputs, CustomOp, Inner, Kind, Tape, Var};
 use crate::tensor::Tensor;
 use smallvec::SmallVec;
@@ -36,14 +36,8 @@ impl Inner {
             for (j, d) in out.iter_mut().enumerate() {
                 if !need[j] {
                     *d = None;
-                } else if let Some(d) = d {
-                    assert!(
-                        d.shape() == x[j].shape(),
-                        "{}: vjp gave input {j} a gradient of shape {:?}; the input has shape {:?}",
-                        op.name(),
-                        d.shape(),
-                        x[j].shape()
-                    );
+                } else if let Some(d) = d.as_ref().filter(|d| d.shape() != x[j].shape()) {
+                    wrong_shape(op.name(), j, d, x[j]);
                 }
             }
             out
@@ -56,10 +50,11 @@ impl Inner {
     /// output by its one edge, so its gradient is the op's own), every value asked for is
     /// one of them, and anomaly mode is off. False, with `out` in any state, otherwise.
     /// This is each step of a replayed training loop on a fused loss.
-    pub(crate) fn custom_leaf_gradients(
+    pub(crate) fn custom_leaf_gradients<'t>(
         &self,
+        tape: &Tape,
         i: usize,
-        wrt: impl Iterator<Item = Id>,
+        wrt: impl Iterator<Item = Var<'t>>,
         out: &mut Vec<Tensor>,
     ) -> bool {
         let node = self.nodes[i];
@@ -67,24 +62,20 @@ impl Inner {
             return false;
         };
         let custom = &self.customs[k as usize];
-        let ins = custom.inputs;
-        let leaf = |j: Id| matches!(self.nodes[j as usize].op, Op::Const | Op::Param);
-        let distinct = ins
-            .iter()
-            .enumerate()
-            .all(|(a, x)| !ins[a + 1..].contains(x));
-        if self.detect_anomaly || !distinct || !ins.iter().all(|&j| leaf(j)) {
+        if self.detect_anomaly || !custom.leaf_inputs {
             return false;
         }
-        let op = custom.op.borrow();
+        let (ins, op) = (custom.inputs, custom.op.borrow());
         for v in wrt {
-            let Some(at) = ins.iter().position(|&j| j == v) else {
+            let (v, same) = (v.id, std::ptr::eq(v.tape, tape));
+            let Some(at) = ins.iter().position(|&j| j == v && same) else {
                 return false;
             };
             let Some(d) = op.gradient(at).filter(|_| self.requires_grad(v)) else {
                 return false;
             };
             // As the walk reads a rank-0 adjoint: started at −0, so −0 reads as 0.
+            // (Its shape was checked when the op was recorded.)
             out.push(match self.nodes[v as usize].value.kind() {
                 Kind::Scalar(_) => Tensor::scalar(reached_or_zero(UNREACHED + d.item())),
                 Kind::Tensor(_) => d.clone(),
@@ -145,4 +136,15 @@ impl Tape {
             ),
         }
     }
+}
+
+/// The panic of a custom op whose rule gave input `j` a gradient not shaped like it.
+#[cold]
+#[track_caller]
+fn wrong_shape(op: &str, j: usize, d: &Tensor, input: &Tensor) -> ! {
+    panic!(
+        "{op}: the gradient for input {j} has shape {:?}; the input has shape {:?}",
+        d.shape(),
+        input.shape()
+    )
 }

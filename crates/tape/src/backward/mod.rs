@@ -118,10 +118,8 @@ impl<'t> Var<'t> {
     {
         let wrt = wrt.into_iter();
         out.clear();
-        let ids = wrt.clone().map(|v| v.id);
-        let same_tape = wrt.clone().all(|v| std::ptr::eq(v.tape, self.tape));
         let inner = self.tape.inner.borrow();
-        if same_tape && inner.custom_leaf_gradients(self.id as usize, ids, out) {
+        if inner.custom_leaf_gradients(self.tape, self.id as usize, wrt.clone(), out) {
             return;
         }
         drop(inner);

@@ -108,7 +108,8 @@ pub trait CustomOp: 'static {
     /// way (a fused loss): the gradient of the output in input `input`, as of the last
     /// forward pass, so that the engine need not call `vjp` (it scales this by the
     /// output's adjoint, and reads it as it is for the usual seed of 1). It must be what
-    /// `vjp` would give for an adjoint of 1. `None`, the default, means "call `vjp`".
+    /// `vjp` would give for an adjoint of 1, shaped like the input (checked once, when the
+    /// op is recorded). `None`, the default, means "call `vjp`".
     fn gradient(&self, input: usize) -> Option<&Tensor> {
         let _ = input;
         None
@@ -130,6 +131,9 @@ pub trait CustomOp: 'static {
 pub(crate) struct CustomNode {
     pub(crate) op: Rc<RefCell<dyn CustomOp>>,
     pub(crate) inputs: Inputs,
+    /// True if every input is a leaf and none appears twice (each then reaches the
+    /// output by its one edge: see `custom_leaf_gradients`).
+    pub(crate) leaf_inputs: bool,
 }
 
 impl CustomNode {
@@ -219,16 +223,34 @@ impl Tape {
         }
         let ids: SmallVec<[Id; 4]> = inputs.iter().map(|v| v.id).collect();
         let mut inner = self.inner.borrow_mut();
-        let y = with_inputs(&inner, &ids, true, |x| op.forward(x));
+        let y = with_inputs(&inner, &ids, true, |x| {
+            let y = op.forward(x);
+            // A kept gradient is read with no further check (it runs every step):
+            // checked here, once, at the caller's line.
+            for (j, x) in x.iter().enumerate() {
+                if let Some(d) = op.gradient(j).filter(|d| d.shape() != x.shape()) {
+                    panic!(
+                        "{name}: the kept gradient for input {j} has shape {:?}; the input has shape {:?}",
+                        d.shape(),
+                        x.shape()
+                    );
+                }
+            }
+            y
+        });
         if inner.detect_anomaly {
             check_forward(&inner, name, &ids, inner.nodes.len(), &y);
         }
         let live = !inner.no_grad && ids.iter().any(|&i| inner.requires_grad(i));
         let id = if live {
             let k = inner.customs.len() as u32;
+            let leaf = |j: &Id| matches!(inner.nodes[*j as usize].op, Op::Const | Op::Param);
+            let distinct = (0..ids.len()).all(|a| !ids[a + 1..].contains(&ids[a]));
+            let leaf_inputs = distinct && ids.iter().all(leaf);
             inner.customs.push(CustomNode {
                 op: Rc::new(RefCell::new(op)),
                 inputs: Inputs::from_slice(&ids),
+                leaf_inputs,
             });
             let id = inner.push(Op::Custom(k), y);
             inner.consume(Op::Custom(k));
@@ -255,10 +277,11 @@ impl Inner {
     #[track_caller]
     pub(crate) fn replay_custom(&mut self, i: usize, k: u32) {
         let node = &self.customs[k as usize];
-        let (ids, op) = (node.inputs, Rc::clone(&node.op));
-        let y = with_inputs(self, &ids, true, |x| op.borrow_mut().forward(x));
+        let y = with_inputs(self, &node.inputs, true, |x| {
+            node.op.borrow_mut().forward(x)
+        });
         if self.detect_anomaly {
-            check_forward(self, op.borrow().name(), &ids, i, &y);
+            check_forward(self, node.op.borrow().name(), &node.inputs, i, &y);
         }
         match self.nodes[i].value.kind() {
             Kind::Scalar(_) => self.nodes[i].value = Slot::scalar(y.item()),
