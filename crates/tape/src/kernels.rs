@@ -28,8 +28,6 @@ macro_rules! wide {
                     $kernel$(::<$c>)?($args)
                 }
                 // SAFETY: `avx2` needs only that the CPU has AVX2, checked just above.
-                // Measured: W2's fused pass from ~149 to ~52 instructions a row
-                // (`valgrind --tool=callgrind <bench binary> --only W2b --rounds 1`).
                 return unsafe { avx2$(::<$c>)?($args) };
             }
             $kernel$(::<$c>)?($args)
@@ -41,9 +39,8 @@ macro_rules! wide {
 ///
 /// The question std's `is_x86_feature_detected!` answers, with two `CPUID`s where std's
 /// first call makes eight to fill its table of every feature: under a hypervisor each one
-/// traps to it (~4 µs here), and the first call sits on the clock of a short run (a
-/// probe: std's first check 26 µs, this one 9; W3's cold run, `--only W3 --rounds 1` of
-/// the bench binary, ~13 µs shorter).
+/// traps, and the first call sits on the clock of a short run (figures in
+/// docs/performance.md).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn has_avx2() -> bool {
@@ -88,8 +85,7 @@ fn cores() -> usize {
 /// them, so that the calling thread never waits for a core).
 ///
 /// A waiting worker takes its share in a fraction of the time a new thread needs to
-/// start (30–70 µs on this VM): an elementwise op on 1,000,000 values took 340 µs with a
-/// thread spawned for half of it, 270 with a kept one, 430 on one thread (see the commit).
+/// start (figures in docs/performance.md).
 fn on_threads<I: Send, T: Send>(inputs: Vec<I>, share: impl Fn(I) -> T + Sync) -> Vec<T> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     let pool = POOL.get_or_init(|| {
@@ -293,18 +289,16 @@ fn linear_mse_rows_one((x, y, w, b, rows, gw): RowsArgs<'_>) -> (f64, f64) {
         gt += r * xi;
     }
     // Lanes 0 + 2 and 1 + 3 first: the compiler then keeps lanes (0, 1) and (2, 3) as two
-    // vectors; with 0 + 1 first it paired (0, 2) and shuffled every row (callgrind: the
-    // W3 kernel ~730 -> ~570 instructions an iteration).
+    // vectors; with 0 + 1 first it pairs (0, 2) and shuffles every row.
     let lanes = |a: [f64; 4], t: f64| (a[0] + a[2]) + (a[1] + a[3]) + t;
     gw[0] += lanes(g, gt);
     (lanes(s, st), lanes(e, et))
 }
 
 /// [`linear_mse_rows_one`] in four-lane vectors when the CPU has AVX2. Left to itself the
-/// compiler splits the four lanes into two two-lane vectors (24 instructions per four
-/// rows); written out in AVX2's four-lane vectors it is 9 (callgrind, W3: ~660 -> ~300
-/// instructions an iteration). The same operations on the same lanes in the same order:
-/// the same bits (a test checks it).
+/// compiler splits the four lanes into two two-lane vectors, more than twice the
+/// instructions. The same operations on the same lanes in the same order: the same bits
+/// (a test checks it).
 #[inline]
 fn linear_mse_rows_one_wide(args: RowsArgs<'_>) -> (f64, f64) {
     #[cfg(target_arch = "x86_64")]
@@ -545,8 +539,7 @@ fn matvec((a, v, out): (&[f64], &[f64], &mut [f64])) {
 }
 
 /// [`matvec`], four rows at a time in AVX2 when the rows are a multiple of four long (the
-/// compiler, left to itself, reduces each row's four lanes apart and spends ~74
-/// instructions on a 16-wide row: callgrind, the general W2 step).
+/// compiler, left to itself, reduces each row's four lanes apart).
 #[inline]
 fn matvec_fast(args: (&[f64], &[f64], &mut [f64])) {
     #[cfg(target_arch = "x86_64")]

@@ -15,10 +15,26 @@
 //! println!("{grads}"); // the Wengert list, each node with its adjoint
 //! ```
 //!
-//! How it works, in one file: `tape.rs`. Every op is a variant of [`Op`]; its forward
-//! value ([`Op::eval`]) and backward rule ([`Op::vjp`]) sit side by side, and the rules
-//! are one exhaustive `match` written against the [`Algebra`] trait, so the same rules run
-//! on `f64`, on [`Tensor`] and, for higher-order derivatives, on [`Var`] itself.
+//! ## How it works
+//!
+//! Start with [`teach`]: the whole idea on scalars in one short file, a tape of nodes,
+//! recording, and the walk back, running the engine's own rules. The full engine is the
+//! same idea with tensors and speed, a module a concern:
+//!
+//! | where | what |
+//! |---|---|
+//! | `op/` | [`Op`], one variant an op, declared once (`Op::spec`: name, inputs, what backward reads, scalar path); `rules.rs`: each op's forward value ([`Op::eval`]) and vector-Jacobian product ([`Op::vjp`]) side by side, written against [`Algebra`] so one copy runs on `f64`, [`Tensor`] and [`Var`] |
+//! | `tape/` | the [`Tape`] (node storage, recording with its scalar fast path, releasing consumed values, replay by [`Tape::set_values`]), the [`Var`] handle, and the [`CustomOp`] seam |
+//! | `backward/` | the walk ([`Var::backward`]), [`Gradients`], gradients recorded for higher order ([`Tape::grad`]) |
+//! | `tensor/`, `kernels.rs`, `pool.rs` | plain tensors, their loops, recycled buffers |
+//! | `dual.rs`, `functional.rs`, `composite.rs` | forward mode, `jvp`/`hvp`/`hessian`/`gradcheck`, functions built from the ops |
+//! | `show.rs`, `picture.rs` | the listing, DOT and SVG |
+//!
+//! A new op is a variant, a line in `Op::spec` and its two rules (`op/README.md`); an
+//! op with rules of its own needs no change here at all: implement [`CustomOp`].
+//!
+//! The crate is `descent-tape`; its library is `tape` (`use tape::prelude::*`), re-exported
+//! by the `descent` facade as `descent::tape`.
 //!
 //! ## The rules at their special points
 //!
@@ -59,6 +75,7 @@ mod picture;
 mod pool;
 mod show;
 mod tape;
+pub mod teach;
 mod tensor;
 
 pub use algebra::Algebra;

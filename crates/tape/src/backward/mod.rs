@@ -212,9 +212,12 @@ impl Inner {
         // Rank 0 is known here, so the value is the slot's bits as they are.
         let val = |j: Id| f64::from_bits(self.nodes[j as usize].value.0);
         let mut carry = UNREACHED;
-        let mut put = |j: Id, d: Option<f64>| {
+        // The last contribution to node i − 1 goes to the carry, any other to memory: node
+        // i − 1's adjoint is then its contributions summed in walk order, as the teaching
+        // core sums them (`teach.rs`), bit for bit.
+        let mut put = |j: Id, d: Option<f64>, last: bool| {
             let d = d.unwrap_or(UNREACHED);
-            if j as usize + 1 == i {
+            if last && j as usize + 1 == i {
                 carry += d;
             } else {
                 adj[j as usize] += d;
@@ -230,12 +233,12 @@ impl Inner {
         match spec.inputs.len {
             1 => {
                 let [da, _] = node.op.vjp(&[val(a)], &y, &g, [true, false]);
-                put(a, da);
+                put(a, da, true);
             }
             2 => {
                 let [da, db] = node.op.vjp(&[val(a), val(b)], &y, &g, [true, true]);
-                put(a, da);
-                put(b, db);
+                put(a, da, a != b);
+                put(b, db, true);
             }
             _ => {} // a leaf
         }
