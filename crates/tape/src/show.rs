@@ -94,7 +94,7 @@ impl Tape {
             let value = inner.value(i as u32);
             let mut label = format!(
                 "#{i} {}\\nshape {:?}\\nvalue {value}",
-                node.op.name(),
+                inner.spec(node.op).name,
                 value.shape()
             );
             if let Some(g) = grads.and_then(|g| g.adjoint(i)) {

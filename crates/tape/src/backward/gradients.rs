@@ -90,7 +90,7 @@ impl<'t> Gradients<'t> {
             panic!(
                 "detect_anomaly: the backward rule of {} at node #{i} \
                  made a non-finite gradient for its input #{input}",
-                inner.nodes[i].op.name(),
+                inner.spec(inner.nodes[i].op).name,
             );
         }
         self.accumulate(inner, input, d);

@@ -79,7 +79,7 @@ impl Inner {
         assert!(
             matches!(node.op, Op::Param),
             "set_values: #{id} is a {}, not a parameter; only parameters take new values",
-            node.op.name()
+            self.spec(node.op).name
         );
         let old = match node.value.kind() {
             Kind::Scalar(_) => &[][..],

@@ -118,13 +118,8 @@ impl<'t> Var<'t> {
 
 impl fmt::Debug for Var<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Var(#{} {} = {})",
-            self.id,
-            self.op().name(),
-            self.value()
-        )
+        let name = self.tape.inner.borrow().spec(self.op()).name;
+        write!(f, "Var(#{} {name} = {})", self.id, self.value())
     }
 }
 
