@@ -1,6 +1,6 @@
 //! `descent check`: the gradient at the starting point four ways.
 
-use super::{load_prepared, Data};
+use super::args::{load_prepared, Data};
 use model::*;
 use tape::prelude::*;
 use tape::Dual;
@@ -38,7 +38,7 @@ pub(super) fn check(c: &Check) -> Result<(), String> {
         let body: serde_json::Map<String, serde_json::Value> = rows
             .iter()
             .map(|(n, h, r, f, c)| {
-                let v = serde_json::json!({"hand": h.map(super::num), "reverse": super::num(*r), "forward": super::num(*f), "finite_difference": super::num(*c)});
+                let v = serde_json::json!({"hand": h.map(super::io::num), "reverse": super::io::num(*r), "forward": super::io::num(*f), "finite_difference": super::io::num(*c)});
                 (n.clone(), v)
             })
             .collect();

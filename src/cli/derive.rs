@@ -4,7 +4,8 @@
 //! the linear model; then evaluated on the data and printed beside `backward()`, and the
 //! run fails (status 4) if the two disagree by more than 1e-10.
 
-use super::{load, AtPoint, Fail};
+use super::args::{load, AtPoint};
+use super::io::Fail;
 use model::*;
 use tape::prelude::*;
 

@@ -4,7 +4,9 @@
 //! coefficient from the solution; metrics per split, pictures and a saved model. Every
 //! figure is computed where the report says: statistics at the solution.
 
-use super::{num, plot, Data, Fail};
+use super::args::Data;
+use super::io::{num, Fail};
+use super::plot;
 
 mod pictures;
 mod stream;
@@ -264,10 +266,10 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
         reference: data.references()?,
     };
     let reject = |message: String| DataError::Rejected { message };
-    let mut loaded = parse_csv_with(super::open(file)?, super::display(file), &opts, |columns| {
+    let mut loaded = parse_csv_with(super::io::open(file)?, super::io::display(file), &opts, |columns| {
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
         let formula = Formula::parse(text, &names)
-            .map_err(|e| reject(format!("--model '{}': {e}", super::short(text))))?;
+            .map_err(|e| reject(format!("--model '{}': {e}", super::io::short(text))))?;
         for used in formula
             .columns()
             .iter()
@@ -315,7 +317,7 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
             return Err(format!(
                 "--model '{}': {}({}) of data row {} ({}) is not a finite number",
-                super::short(text),
+                super::io::short(text),
                 func.name(),
                 formula.target(),
                 i + 1,
@@ -332,7 +334,7 @@ pub(super) fn load_formula(data: &Data, text: &str) -> Result<(Formula, Dataset)
 /// columns were dummy-coded: each level the formula names must be one the data have and
 /// not the reference; a text column cannot be read as a number.
 fn formula_columns(loaded: Dataset, formula: &Formula, text: &str) -> Result<Dataset, String> {
-    let model = format!("--model '{}'", super::short(text));
+    let model = format!("--model '{}'", super::io::short(text));
     let mut pick = Vec::with_capacity(formula.columns().len());
     for c in formula.columns() {
         if let Some(j) = loaded.features.iter().position(|f| f == c) {
@@ -343,7 +345,7 @@ fn formula_columns(loaded: Dataset, formula: &Formula, text: &str) -> Result<Dat
         let Some(cat) = loaded.categories.iter().find(|g| g.column == base) else {
             unreachable!("a formula column not among the features is a text column's level")
         };
-        let shown = |l: &String| format!("'{}'", super::short(l));
+        let shown = |l: &String| format!("'{}'", super::io::short(l));
         let levels: Vec<String> = cat.levels.iter().take(8).map(shown).collect();
         return Err(if dummy_base(c).is_none() {
             format!(
@@ -354,12 +356,12 @@ fn formula_columns(loaded: Dataset, formula: &Formula, text: &str) -> Result<Dat
         } else if c == &format!("{base}[T.{}]", cat.reference) {
             format!(
                 "{model}: '{}' is the reference level of '{base}', which has no column of its own (the others are measured from it); choose another with --reference {base}=LEVEL",
-                super::short(&cat.reference)
+                super::io::short(&cat.reference)
             )
         } else {
             format!(
                 "{model}: '{base}' has no level '{}' (levels: {})",
-                super::short(&c[base.len() + 3..c.len() - 1]),
+                super::io::short(&c[base.len() + 3..c.len() - 1]),
                 levels.join(", ")
             )
         });
@@ -612,7 +614,7 @@ pub(super) fn fit(f: &Fit) -> Result<(), Fail> {
             let (fm, d) = load_formula(&f.data, text)?;
             (Some(fm), d)
         }
-        None => (None, super::load(&f.data)?),
+        None => (None, super::args::load(&f.data)?),
     };
     let report = run(f, formula, raw)?;
     if let Some(path) = &f.save {
@@ -1863,6 +1865,6 @@ fn save(r: &Report, path: &str, input: &str) -> Result<(), String> {
         ),
         (Fitted::Formula(_), None) => unreachable!("a fitted formula keeps its text"),
     };
-    super::write_atomic(path, saved.to_json().as_bytes(), &[input])
+    super::io::write_atomic(path, saved.to_json().as_bytes(), &[input])
         .map_err(|e| format!("--save {e}"))
 }

@@ -1,7 +1,8 @@
 //! `descent graph`: the tape of a model's loss at given parameter values, drawn as an SVG
 //! (`Tape::to_svg`): one box per node with its value and its gradient from `backward()`.
 
-use super::{load, AtPoint, Fail};
+use super::args::{load, AtPoint};
+use super::io::Fail;
 use model::*;
 use std::io::Write;
 use tape::prelude::*;
@@ -38,11 +39,11 @@ pub(super) fn graph(g: &Graph) -> Result<(), Fail> {
         }
     };
     match &g.out {
-        Some(path) => super::write_atomic(path, svg.as_bytes(), &[&g.at.data.file])
+        Some(path) => super::io::write_atomic(path, svg.as_bytes(), &[&g.at.data.file])
             .map_err(|e| Fail::from(format!("--out {e}"))),
         None => {
             if let Err(e) = std::io::stdout().write_all(svg.as_bytes()) {
-                super::write_failed(&e);
+                super::io::write_failed(&e);
             }
             Ok(())
         }

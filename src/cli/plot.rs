@@ -384,7 +384,7 @@ fn write_picture(path: &str, svg: &str) -> Result<(), String> {
             "{path} exists: give --force to replace it, or choose another --plot folder"
         ));
     }
-    super::write_atomic(path, svg.as_bytes(), &[])
+    super::io::write_atomic(path, svg.as_bytes(), &[])
 }
 
 /// The loss curves of a learning-rate sweep on one chart.

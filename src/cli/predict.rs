@@ -1,6 +1,7 @@
 //! `descent predict`: a saved model's predictions for the rows of a CSV file.
 
-use super::{read, MissingArg};
+use super::args::MissingArg;
+use super::io::read;
 use model::*;
 use std::io::Write;
 
@@ -31,8 +32,8 @@ pub(super) fn predict(p: &Predict) -> Result<(), String> {
     let saved = load_model(&p.model)?;
     let predictor = saved.predictor().map_err(|e| format!("{}: {e}", p.model))?;
     let (x, kept) = encode_keeping(
-        super::open(&p.file)?,
-        super::display(&p.file),
+        super::io::open(&p.file)?,
+        super::io::display(&p.file),
         saved.columns(),
         &saved.categories,
         p.missing.into(),
@@ -67,12 +68,11 @@ pub(super) fn predict(p: &Predict) -> Result<(), String> {
     }
     let text = out.into_inner().map_err(|e| e.to_string())?;
     match &p.out {
-        Some(path) => {
-            super::write_atomic(path, &text, &[&p.file, &p.model]).map_err(|e| format!("--out {e}"))
-        }
+        Some(path) => super::io::write_atomic(path, &text, &[&p.file, &p.model])
+            .map_err(|e| format!("--out {e}")),
         None => {
             if let Err(e) = std::io::stdout().write_all(&text) {
-                super::write_failed(&e);
+                super::io::write_failed(&e);
             }
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! `descent sweep`: plain gradient descent at several learning rates.
 
-use super::{load_prepared, plot, Data};
+use super::args::{load_prepared, Data};
+use super::plot;
 use model::*;
 
 #[derive(clap::Args, Debug)]

@@ -302,7 +302,7 @@ pub struct Formula {
     text: String,
     target: String,
     target_transform: Option<Func>,
-    columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
     expr: Expr,
     params: Params,
 }
@@ -492,27 +492,6 @@ impl Formula {
                 self.parameter_names().join(", ")
             )),
         }
-    }
-
-    /// An expression over this formula's columns and parameters as text, in the formula
-    /// syntax (as [`derivative`](crate::derivative) results are printed).
-    pub fn show(&self, e: &Expr) -> String {
-        let params: Vec<String> = self
-            .parameter_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        crate::symbolic::to_text(e, &self.columns, &params)
-    }
-
-    /// [`Formula::show`] as LaTeX math.
-    pub fn show_latex(&self, e: &Expr) -> String {
-        let params: Vec<String> = self
-            .parameter_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        crate::symbolic::to_latex(e, &self.columns, &params)
     }
 
     /// The parsed right-hand side.

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod closed;
+mod csv;
 mod data;
 mod eigen;
 mod enet;
@@ -31,6 +32,7 @@ mod qr;
 mod reader;
 mod saved;
 mod stats;
+mod streamed;
 mod symbolic;
 mod train;
 mod tsqr;
@@ -40,10 +42,13 @@ pub use closed::{
     cholesky, cholesky_solve, design_columns, design_gram, gram, least_squares, qr_solve,
     ridge_lstsq, Solver,
 };
-pub use data::{
+pub use csv::{
     csv_columns, encode_columns, encode_keeping, load_csv, parse_columns, parse_csv,
-    parse_csv_from, parse_csv_with, split_chronological, split_shuffled, stream_csv, synthetic,
-    Categorical, Column, CsvOptions, DataError, Dataset, Missing, RowSink, Standardizer,
+    parse_csv_from, parse_csv_with, stream_csv,
+};
+pub use data::{
+    split_chronological, split_shuffled, synthetic, Categorical, Column, CsvOptions, DataError,
+    Dataset, Missing, RowSink, Standardizer,
 };
 pub use eigen::symmetric_eigenvalues;
 pub use enet::elastic_net;
@@ -63,10 +68,11 @@ pub use stats::{
     f_sf, incomplete_beta, inference, ln_gamma, student_t_quantile, student_t_sf, CoefStat,
     Inference,
 };
+pub use streamed::StreamedOls;
 pub use symbolic::{derivative, latex_name, Derivation};
 pub use train::{
     curvature, curvature_at, evaluate, objective, train, Curvature, History, Progress, Schedule,
     TrainConfig, TrainError,
 };
-pub use tsqr::{lstsq_rows, tsqr_rows, Rows, StreamedOls, Tsqr, CSNE_MAX_COND};
+pub use tsqr::{lstsq_rows, tsqr_rows, Rows, Tsqr, CSNE_MAX_COND};
 pub use xprec::{dot2, Dd, Dot2};

@@ -10,7 +10,7 @@
 //! `str::parse::<f64>`, so the values are the same bits whichever path read them. This is
 //! the hot path of loading a large file.
 
-use crate::data::{is_missing, shown, Column, DataError, Missing};
+use crate::data::{Column, DataError, Missing};
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use std::io::{BufRead, Read};
@@ -1063,6 +1063,42 @@ fn read_table_tuned<R: Read>(
             .map(|l| l.map(|l| l.into_keys().collect()))
             .collect(),
     })
+}
+
+/// A missing value, under every spelling pandas' `read_csv` accepts by default (which
+/// includes R's `NA`): empty, `NA`, `N/A`, `n/a`, `NaN`, `nan`, `-NaN`, `-nan`, `null`,
+/// `NULL`, `None`, `<NA>`, `#N/A`, `#N/A N/A`, `#NA`, `1.#IND`, `-1.#IND`, `1.#QNAN`,
+/// `-1.#QNAN`.
+pub(crate) fn is_missing(s: &str) -> bool {
+    matches!(
+        s,
+        "" | "NA"
+            | "N/A"
+            | "n/a"
+            | "NaN"
+            | "nan"
+            | "-NaN"
+            | "-nan"
+            | "null"
+            | "NULL"
+            | "None"
+            | "<NA>"
+            | "#N/A"
+            | "#N/A N/A"
+            | "#NA"
+            | "1.#IND"
+            | "-1.#IND"
+            | "1.#QNAN"
+            | "-1.#QNAN"
+    )
+}
+
+/// Text of a field for messages: at most 40 characters, marked where cut.
+pub(crate) fn shown(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
 }
 
 #[cfg(test)]

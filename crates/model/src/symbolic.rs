@@ -4,7 +4,7 @@
 //! printed as plain text (the formula syntax, so it parses again) or as LaTeX. `descent
 //! derive` prints ∂L/∂p = (2/n)·Σ (f − y)·∂f/∂p with it and checks it against `backward()`.
 
-use crate::formula::{Expr, Func};
+use crate::formula::{Expr, Formula, Func};
 
 /// A derivative with the steps that made it: for each non-trivial node, the rule and the
 /// result (`--steps`).
@@ -301,5 +301,29 @@ pub fn to_latex(e: &Expr, columns: &[String], params: &[String]) -> String {
                 other => format!("\\mathrm{{{}}}\\left({inner}\\right)", other.name()),
             }
         }
+    }
+}
+
+/// Printing, here beside the printers, so that the formula does not import them back.
+impl Formula {
+    /// An expression over this formula's columns and parameters as text, in the formula
+    /// syntax (as [`derivative`](crate::derivative) results are printed).
+    pub fn show(&self, e: &Expr) -> String {
+        let params: Vec<String> = self
+            .parameter_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        to_text(e, &self.columns, &params)
+    }
+
+    /// [`Formula::show`] as LaTeX math.
+    pub fn show_latex(&self, e: &Expr) -> String {
+        let params: Vec<String> = self
+            .parameter_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        to_latex(e, &self.columns, &params)
     }
 }

@@ -7,7 +7,7 @@
 
 use super::{close_enough, parse_init_linear, print_solution, OptArg, SeArg, Solution};
 use super::{Fail, Fit};
-use crate::cli::num;
+use crate::cli::io::num;
 use model::*;
 use serde_json::json;
 use std::time::Instant;
@@ -89,8 +89,8 @@ pub(in crate::cli) fn fit_stream(f: &Fit) -> Result<(), Fail> {
     let file = &f.data.file;
     let mut fit: Option<StreamedOls> = None;
     let (features, target, rows) = stream_csv(
-        crate::cli::open(file)?,
-        crate::cli::display(file),
+        crate::cli::io::open(file)?,
+        crate::cli::io::display(file),
         &opts,
         &mut |batch, k| {
             fit.get_or_insert_with(|| StreamedOls::new(k - 1, intercept))
@@ -99,7 +99,7 @@ pub(in crate::cli) fn fit_stream(f: &Fit) -> Result<(), Fail> {
         },
     )
     .map_err(|e| e.to_string())?;
-    crate::cli::check_names(file, &target, &features)?;
+    crate::cli::args::check_names(file, &target, &features)?;
     let fit = fit.expect("a table with rows handed them over");
     debug_assert_eq!(fit.rows(), rows);
     for (name, big) in features.iter().chain([&target]).zip(fit.largest()) {
@@ -276,7 +276,7 @@ pub(in crate::cli) fn fit_stream(f: &Fit) -> Result<(), Fail> {
             .zip(estimates.iter().zip(&theta).map(|(e, d)| e.unwrap_or(*d)))
             .collect();
         let saved = SavedModel::linear(&target, &features, &[], intercept, &parameters);
-        crate::cli::write_atomic(path, saved.to_json().as_bytes(), &[file])
+        crate::cli::io::write_atomic(path, saved.to_json().as_bytes(), &[file])
             .map_err(|e| format!("--save {e}"))?;
         if !f.data.json {
             out!("model saved to {path}");
