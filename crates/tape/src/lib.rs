@@ -28,7 +28,7 @@
 //! | `backward/` | the walk ([`Var::backward`]), [`Gradients`], gradients recorded for higher order ([`Tape::grad`]) |
 //! | `tensor/`, `kernels.rs`, `pool.rs` | plain tensors, their loops, recycled buffers |
 //! | `dual.rs`, `functional.rs`, `composite.rs` | forward mode, `jvp`/`hvp`/`hessian`/`gradcheck`, functions built from the ops |
-//! | `show.rs`, `picture.rs` | the listing, DOT and SVG |
+//! | `show.rs`, `picture.rs`, `page.rs` | the listing, DOT, the SVG picture, and the page to step through |
 //!
 //! A new op is a variant, a line in `Op::spec` and its two rules (`op/README.md`); an
 //! op with rules of its own needs no change here at all: implement [`CustomOp`].
@@ -71,6 +71,7 @@ mod functional;
 mod kernels;
 mod linear_mse;
 mod op;
+mod page;
 mod picture;
 mod pool;
 mod show;
@@ -87,6 +88,7 @@ pub use functional::{
 };
 pub use linear_mse::linear_mse;
 pub use op::{Op, Saves};
+pub use page::Slider;
 pub use tape::{CustomOp, Leaf, Tape, Var};
 pub use tensor::{broadcast_shape, fmt_g, numel, Shape, Tensor};
 

@@ -12,15 +12,15 @@ use crate::{Gradients, Op};
 
 /// Box and gap sizes, in SVG units; a box is as wide as its longest line needs (at least
 /// `MIN_W`), at `CHAR_W` a character of 12-point monospace.
-const MIN_W: f64 = 150.0;
-const CHAR_W: f64 = 7.3;
-const H: f64 = 58.0;
-const GAP_X: f64 = 70.0;
-const GAP_Y: f64 = 18.0;
-const MARGIN: f64 = 20.0;
+pub(crate) const MIN_W: f64 = 150.0;
+pub(crate) const CHAR_W: f64 = 7.3;
+pub(crate) const H: f64 = 58.0;
+pub(crate) const GAP_X: f64 = 70.0;
+pub(crate) const GAP_Y: f64 = 18.0;
+pub(crate) const MARGIN: f64 = 20.0;
 
 /// A value as a box shows it: a number, or the shape and the first three values.
-fn brief(t: &Tensor) -> String {
+pub(crate) fn brief(t: &Tensor) -> String {
     if t.shape().is_empty() {
         return crate::fmt_g(t.item());
     }
@@ -29,7 +29,7 @@ fn brief(t: &Tensor) -> String {
     format!("{:?} [{}{more}]", t.shape(), shown.join(", "))
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -145,6 +145,7 @@ impl CustomNode {
             inputs: self.inputs,
             saves: op.saves(),
             path: Path::Tensor,
+            rule: "the op's own rule (CustomOp::vjp)",
         }
     }
 }
