@@ -287,3 +287,67 @@ fn texts_of(doc: &roxmltree::Document) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[test]
+fn graph_listing_and_page_carry_the_librarys_figures() {
+    // `graph --listing` is the library's listing of the same tape, and `graph --html`
+    // embeds, for each node, the value and gradient that listing prints (rank-0 nodes,
+    // where both print the number itself).
+    let dir = "target/pictures-test/graph-page";
+    fresh(dir);
+    std::fs::create_dir_all(format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let args = [
+        "graph",
+        "tests/data/dosage.csv",
+        "--model",
+        "y = m*x + b",
+        "--init",
+        "m=0.9,b=0.1",
+    ];
+    let out = Command::new(env!("CARGO_BIN_EXE_descent"))
+        .args(args)
+        .arg("--listing")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let listing = String::from_utf8(out.stdout).unwrap();
+    use descent::model::*;
+    use descent::tape::prelude::*;
+    let bytes = std::fs::read(format!(
+        "{}/tests/data/dosage.csv",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let data = parse_csv(&bytes, "dosage.csv", &CsvOptions::new("y")).unwrap();
+    let mut f = Formula::parse("y = m*x + b", &["x", "y"]).unwrap();
+    f.set("m", 0.9).unwrap();
+    f.set("b", 0.1).unwrap();
+    let tape = Tape::new();
+    let bound = Bound::new(&tape, f.named_parameters());
+    let grads = objective(&f, &bound, &data, 0.0, 0.0).backward();
+    assert_eq!(listing, format!("{grads}"));
+
+    let page = format!("{dir}/steps.html");
+    let mut with_html = args.to_vec();
+    with_html.extend(["--html", &page]);
+    descent(&with_html);
+    let html = std::fs::read_to_string(format!("{}/{page}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let start = html.find("application/json\">").unwrap() + "application/json\">".len();
+    let end = start + html[start..].find("</script>").unwrap();
+    let d: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(d["nodes"].as_array().unwrap().len(), lines.len());
+    // Two parameters, 41 slider positions each, and the recorded point.
+    assert_eq!(d["frames"].as_array().unwrap().len(), 1 + 2 * 41);
+    for (i, line) in lines.iter().enumerate() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w[2] == "[]" {
+            assert_eq!(d["frames"][0]["values"][i], w[3], "{line}");
+            if let Some(g) = line.split("grad ").nth(1) {
+                assert_eq!(d["frames"][0]["grads"][i], g, "{line}");
+            }
+        }
+    }
+    assert_eq!(d["frames"][0]["loss"], "19.6755"); // the dosage tutorial's C
+}
