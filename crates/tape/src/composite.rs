@@ -27,10 +27,14 @@ use crate::algebra::Algebra;
 /// ```
 pub trait Functions: Algebra {
     /// `ln Σ exp(x)` along `axis`, computed as `m + ln Σ exp(x − m)` with `m` the largest
-    /// value (a constant), so that large values do not overflow.
+    /// value (a constant), so that large values do not overflow. An infinite largest
+    /// value is not subtracted (∞ − ∞ is NaN): a row of −∞ gives −∞ and a row holding ∞
+    /// gives ∞, as PyTorch's.
     #[track_caller]
     fn logsumexp(&self, axis: usize, keepdim: bool) -> Self {
-        let m = self.max_axis_const(axis, true);
+        let m = self
+            .max_axis_const(axis, true)
+            .map_const(|v| if v.is_finite() { v } else { 0.0 });
         let s = self.sub(&m).exp().sum_axis(axis, true).ln().add(&m);
         if keepdim {
             s

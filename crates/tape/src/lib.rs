@@ -53,6 +53,7 @@
 //! | `clamp(lo, hi)` at a bound | 0 (the gradient passes strictly inside) | the same |
 //! | `std`, `norm` where they are 0 | 0 (not `∞·0`) | the same |
 //! | `logsumexp`, `softmax` of large values | shifted by the maximum: finite | the same |
+//! | `logsumexp` of a row of −∞; of a row holding ∞ | −∞, gradient NaN; ∞, gradient NaN at ∞ and 0 elsewhere | the same |
 //! | `tanh`, `sigmoid` with an infinite adjoint | `∞·(1 − y²)`, `∞·y(1 − y)`: ∞ | — |
 //! | `0·∞` on the path (`sqrt(x)·0` at 0) | NaN | NaN |
 //! | a constant through an infinite derivative (`x + sqrt(0)`) | — | no tangent: `ẋ` |

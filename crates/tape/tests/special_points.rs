@@ -129,6 +129,18 @@ fn special_points_follow_pytorch() {
             Tensor::from([0.0, 1000.0]).log_softmax(0).data()[0],
         ),
         (
+            "logsumexp_of_all_-inf",
+            Tensor::from([f64::NEG_INFINITY; 2])
+                .logsumexp(0, false)
+                .item(),
+        ),
+        (
+            "logsumexp_of_inf_1",
+            Tensor::from([f64::INFINITY, 1.0])
+                .logsumexp(0, false)
+                .item(),
+        ),
+        (
             "var_unbiased_1234",
             Tensor::from([1.0, 2.0, 3.0, 4.0]).var(1.0).item(),
         ),
@@ -163,6 +175,14 @@ fn special_points_follow_pytorch() {
     let mut ours: Vec<(&str, Vec<f64>)> = ours.into_iter().map(|(n, v)| (n, vec![v])).collect();
     let grid = || Tensor::new((0..24).map(f64::from).collect(), &[2, 3, 4]);
     ours.extend([
+        (
+            "logsumexp_grad_of_all_-inf",
+            grad_vec(|x| x.logsumexp(0, false), &[f64::NEG_INFINITY; 2]),
+        ),
+        (
+            "logsumexp_grad_of_inf_1",
+            grad_vec(|x| x.logsumexp(0, false), &[f64::INFINITY, 1.0]),
+        ),
         (
             "max_dim_grad_with_tie",
             grad_mat(
