@@ -205,25 +205,7 @@ fn graph_draws_one_box_per_node_with_the_listings_values_and_gradients() {
         .filter(|n| n.attribute("class") == Some("edge"))
         .collect();
     // The same tape through the library, for its listing.
-    use descent::model::*;
-    use descent::tape::prelude::*;
-    let data = parse_csv(
-        &std::fs::read(format!(
-            "{}/tests/data/dosage.csv",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-        "dosage.csv",
-        &CsvOptions::new("y"),
-    )
-    .unwrap();
-    let mut f = Formula::parse("y = m*x + b", &["x", "y"]).unwrap();
-    f.set("m", 0.9).unwrap();
-    f.set("b", 0.1).unwrap();
-    let tape = Tape::new();
-    let bound = Bound::new(&tape, f.named_parameters());
-    let grads = objective(&f, &bound, &data, 0.0, 0.0).backward();
-    let listing = format!("{grads}");
+    let listing = dosage_listing();
     let lines: Vec<&str> = listing.lines().collect();
     assert_eq!(nodes.len(), lines.len(), "one box per node of the tape");
     let inputs: usize = lines
@@ -312,21 +294,7 @@ fn graph_listing_and_page_carry_the_librarys_figures() {
         .expect("runs");
     assert!(out.status.success());
     let listing = String::from_utf8(out.stdout).unwrap();
-    use descent::model::*;
-    use descent::tape::prelude::*;
-    let bytes = std::fs::read(format!(
-        "{}/tests/data/dosage.csv",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let data = parse_csv(&bytes, "dosage.csv", &CsvOptions::new("y")).unwrap();
-    let mut f = Formula::parse("y = m*x + b", &["x", "y"]).unwrap();
-    f.set("m", 0.9).unwrap();
-    f.set("b", 0.1).unwrap();
-    let tape = Tape::new();
-    let bound = Bound::new(&tape, f.named_parameters());
-    let grads = objective(&f, &bound, &data, 0.0, 0.0).backward();
-    assert_eq!(listing, format!("{grads}"));
+    assert_eq!(listing, dosage_listing());
 
     let page = format!("{dir}/steps.html");
     let mut with_html = args.to_vec();
@@ -350,4 +318,24 @@ fn graph_listing_and_page_carry_the_librarys_figures() {
         }
     }
     assert_eq!(d["frames"][0]["loss"], "19.6755"); // the dosage tutorial's C
+}
+
+/// The library's listing, with gradients, of the mean squared error of `y = m*x + b` on
+/// the dosage tutorial's points at m = 0.9, b = 0.1: what `descent graph` draws there.
+fn dosage_listing() -> String {
+    use descent::model::*;
+    use descent::tape::prelude::*;
+    let bytes = std::fs::read(format!(
+        "{}/tests/data/dosage.csv",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let data = parse_csv(&bytes, "dosage.csv", &CsvOptions::new("y")).unwrap();
+    let mut f = Formula::parse("y = m*x + b", &["x", "y"]).unwrap();
+    f.set("m", 0.9).unwrap();
+    f.set("b", 0.1).unwrap();
+    let tape = Tape::new();
+    let bound = Bound::new(&tape, f.named_parameters());
+    let grads = objective(&f, &bound, &data, 0.0, 0.0).backward();
+    format!("{grads}")
 }

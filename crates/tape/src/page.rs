@@ -7,7 +7,7 @@
 //! by the engine (the sliders' positions by replaying the tape with `set_values`), and
 //! embedded: the page only shows them. Not a hot path.
 
-use crate::picture::{brief, escape, layout, CHAR_W, GAP_X, GAP_Y, H, MARGIN, MIN_W};
+use crate::picture::{brief, escape, Drawing, H};
 use crate::tape::{Kind, Tape, Var};
 use crate::tensor::Tensor;
 use crate::Op;
@@ -71,7 +71,7 @@ impl Tape {
             values.push(json(&value));
             adjoints.push(json(&grad));
             let ins = inner.spec(node.op).inputs;
-            let reached = g.is_some() && i < grads.len && !ins.is_empty();
+            let reached = g.is_some() && !ins.is_empty();
             let to: Vec<String> = match (&g, reached) {
                 (Some(g), true) => {
                     let need: SmallVec<[bool; 4]> = ins.iter().map(|_| true).collect();
@@ -133,6 +133,13 @@ impl Tape {
         for s in sliders {
             self.same_tape("to_html", &s.param);
             let start = s.param.value();
+            assert!(
+                s.index < start.numel(),
+                "to_html: slider {}: element {} of a parameter of {} elements",
+                s.name,
+                s.index,
+                start.numel()
+            );
             let at = |v: f64| {
                 let mut t = start.clone();
                 t.data_mut()[s.index] = v;
@@ -180,30 +187,11 @@ impl Tape {
     fn page_nodes(&self, chars: usize) -> (Vec<String>, f64, f64, f64) {
         let inner = self.inner.borrow();
         let n = inner.nodes.len();
-        let inputs: Vec<Vec<usize>> = inner
-            .nodes
-            .iter()
-            .map(|node| {
-                inner
-                    .spec(node.op)
-                    .inputs
-                    .iter()
-                    .map(|&j| j as usize)
-                    .collect()
-            })
-            .collect();
-        let place = layout(&inputs);
         let labels: Vec<String> = (0..n)
             .map(|i| format!("#{i} {}", crate::show::describe(&inner, &inner.nodes[i].op)))
             .collect();
         let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-        let w = (longest.max(chars) as f64 * CHAR_W + 12.0)
-            .max(MIN_W)
-            .ceil();
-        let cols = place.iter().map(|p| p.0 + 1).max().unwrap_or(0);
-        let rows = place.iter().map(|p| p.1 + 1).max().unwrap_or(0);
-        let width = 2.0 * MARGIN + cols as f64 * w + cols.saturating_sub(1) as f64 * GAP_X;
-        let height = 2.0 * MARGIN + rows as f64 * H + rows.saturating_sub(1) as f64 * GAP_Y;
+        let d = Drawing::new(&inner, longest.max(chars));
         let nodes = (0..n)
             .map(|i| {
                 let op = inner.nodes[i].op;
@@ -213,18 +201,16 @@ impl Tape {
                     Op::Const => "const",
                     _ => "op",
                 };
-                let (c, r) = place[i];
+                let (x, y) = d.at[i];
                 format!(
-                    "{{\"label\":{},\"kind\":\"{kind}\",\"inputs\":{},\"rule\":{},\"x\":{},\"y\":{}}}",
+                    "{{\"label\":{},\"kind\":\"{kind}\",\"inputs\":{},\"rule\":{},\"x\":{x},\"y\":{y}}}",
                     json(&labels[i]),
-                    list(inputs[i].iter().map(|j| j.to_string())),
+                    list(d.inputs[i].iter().map(|j| j.to_string())),
                     json(spec.rule),
-                    MARGIN + c as f64 * (w + GAP_X),
-                    MARGIN + r as f64 * (H + GAP_Y)
                 )
             })
             .collect();
-        (nodes, width, height, w)
+        (nodes, d.width, d.height, d.w)
     }
 }
 

@@ -6,18 +6,18 @@
 //! heuristic of Sugiyama, Tagawa and Toda, 1981), which keeps most edges from crossing.
 //! Tensors are shown by their shape and first values.
 
-use crate::tape::Tape;
+use crate::tape::{Inner, Tape};
 use crate::tensor::Tensor;
 use crate::{Gradients, Op};
 
 /// Box and gap sizes, in SVG units; a box is as wide as its longest line needs (at least
 /// `MIN_W`), at `CHAR_W` a character of 12-point monospace.
-pub(crate) const MIN_W: f64 = 150.0;
-pub(crate) const CHAR_W: f64 = 7.3;
+const MIN_W: f64 = 150.0;
+const CHAR_W: f64 = 7.3;
 pub(crate) const H: f64 = 58.0;
-pub(crate) const GAP_X: f64 = 70.0;
-pub(crate) const GAP_Y: f64 = 18.0;
-pub(crate) const MARGIN: f64 = 20.0;
+const GAP_X: f64 = 70.0;
+const GAP_Y: f64 = 18.0;
+const MARGIN: f64 = 20.0;
 
 /// A value as a box shows it: a number, or the shape and the first three values.
 pub(crate) fn brief(t: &Tensor) -> String {
@@ -37,7 +37,7 @@ pub(crate) fn escape(s: &str) -> String {
 }
 
 /// Where each node goes: (column, row).
-pub(crate) fn layout(inputs: &[Vec<usize>]) -> Vec<(usize, usize)> {
+fn layout(inputs: &[Vec<usize>]) -> Vec<(usize, usize)> {
     let n = inputs.len();
     let mut depth = vec![0usize; n];
     for i in 0..n {
@@ -65,6 +65,53 @@ pub(crate) fn layout(inputs: &[Vec<usize>]) -> Vec<(usize, usize)> {
     place
 }
 
+/// A tape laid out for drawing: each node's inputs, the top-left corner of its box, the
+/// boxes' width (room for `chars` characters of a line) and the picture's size.
+pub(crate) struct Drawing {
+    pub(crate) inputs: Vec<Vec<usize>>,
+    pub(crate) at: Vec<(f64, f64)>,
+    pub(crate) w: f64,
+    pub(crate) width: f64,
+    pub(crate) height: f64,
+}
+
+impl Drawing {
+    pub(crate) fn new(inner: &Inner, chars: usize) -> Drawing {
+        let inputs: Vec<Vec<usize>> = inner
+            .nodes
+            .iter()
+            .map(|node| {
+                inner
+                    .spec(node.op)
+                    .inputs
+                    .iter()
+                    .map(|&j| j as usize)
+                    .collect()
+            })
+            .collect();
+        let place = layout(&inputs);
+        let w = (chars as f64 * CHAR_W + 12.0).max(MIN_W).ceil();
+        let cols = place.iter().map(|p| p.0 + 1).max().unwrap_or(0);
+        let rows = place.iter().map(|p| p.1 + 1).max().unwrap_or(0);
+        let at = place
+            .iter()
+            .map(|&(c, r)| {
+                (
+                    MARGIN + c as f64 * (w + GAP_X),
+                    MARGIN + r as f64 * (H + GAP_Y),
+                )
+            })
+            .collect();
+        Drawing {
+            inputs,
+            at,
+            w,
+            width: 2.0 * MARGIN + cols as f64 * w + cols.saturating_sub(1) as f64 * GAP_X,
+            height: 2.0 * MARGIN + rows as f64 * H + rows.saturating_sub(1) as f64 * GAP_Y,
+        }
+    }
+}
+
 impl Tape {
     /// The recorded graph as an SVG picture: a box per node with its op, value and (given
     /// the gradients of a backward pass) its adjoint, an edge per input, left to right in
@@ -81,19 +128,6 @@ impl Tape {
     pub fn to_svg(&self, grads: Option<&Gradients<'_>>) -> String {
         let inner = self.inner.borrow();
         let n = inner.nodes.len();
-        let inputs: Vec<Vec<usize>> = inner
-            .nodes
-            .iter()
-            .map(|node| {
-                inner
-                    .spec(node.op)
-                    .inputs
-                    .iter()
-                    .map(|&j| j as usize)
-                    .collect()
-            })
-            .collect();
-        let place = layout(&inputs);
         // Each box's three lines, and the width the longest of them needs.
         let lines: Vec<[String; 3]> = (0..n)
             .map(|i| {
@@ -115,26 +149,21 @@ impl Tape {
             .map(|l| l.chars().count())
             .max()
             .unwrap_or(0);
-        let w = (longest as f64 * CHAR_W + 12.0).max(MIN_W).ceil();
-        let cols = place.iter().map(|p| p.0 + 1).max().unwrap_or(0);
-        let rows = place.iter().map(|p| p.1 + 1).max().unwrap_or(0);
-        let at = |i: usize| {
-            let (c, r) = place[i];
-            (
-                MARGIN + c as f64 * (w + GAP_X),
-                MARGIN + r as f64 * (H + GAP_Y),
-            )
-        };
-        let width = 2.0 * MARGIN + cols as f64 * w + cols.saturating_sub(1) as f64 * GAP_X;
-        let height = 2.0 * MARGIN + rows as f64 * H + rows.saturating_sub(1) as f64 * GAP_Y;
+        let Drawing {
+            inputs,
+            at,
+            w,
+            width,
+            height,
+        } = Drawing::new(&inner, longest);
         let mut out = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"monospace\" font-size=\"12\">\n"
         );
         out.push_str("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
         for (i, ins) in inputs.iter().enumerate() {
-            let (x1, y1) = at(i);
+            let (x1, y1) = at[i];
             for &j in ins {
-                let (x0, y0) = at(j);
+                let (x0, y0) = at[j];
                 let (sx, sy, ex, ey) = (x0 + w, y0 + H / 2.0, x1, y1 + H / 2.0);
                 let mid = (sx + ex) / 2.0;
                 out.push_str(&format!(
@@ -144,7 +173,7 @@ impl Tape {
         }
         for (i, text) in lines.iter().enumerate() {
             let node = &inner.nodes[i];
-            let (x, y) = at(i);
+            let (x, y) = at[i];
             let (fill, dash) = match node.op {
                 Op::Param => ("#dbeafe", ""),
                 Op::Const => ("#ffffff", " stroke-dasharray=\"4 3\""),
